@@ -84,7 +84,7 @@ def create_topics() -> None:
     from lightwire.runtime.kafka import ensure_topics
 
     settings = StackSettings()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, topics.topic_specs(settings.topic_partitions)))
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, topics.topic_specs(settings.topic_partitions, settings.topic_names())))
     console.print(f"created: {', '.join(created) if created else 'nothing, every topic exists'}")
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lightwire.topics import TopicNames
+
 ENV_PREFIX = "LW_"
 
 
@@ -22,6 +24,7 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    topic_prefix: str = Field("lw.", description="Prefix of every Lightwire topic name (lets deployments or tests share a broker).")
     state_dir: Path = Field(Path(".lightwire"), description="Where local data lives: broker logs, chDB, checkpoints, pids.")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Reusable downloads: jars, converted models.")
     analytics_dsn: str = Field(
@@ -32,6 +35,9 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line instead of aligned text.")
     api_keys: str = Field("", description="Comma-separated API keys the gateway accepts; empty accepts every caller.")
+
+    def topic_names(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
 
     def resolved_analytics_dsn(self) -> str:
         if self.analytics_dsn:

@@ -34,8 +34,9 @@ def event_key(key: str | bytes | None) -> bytes | None:
 class EventProducer:
     """Sends Events; `send` waits for the broker's acknowledgement (acks=all, idempotent)."""
 
-    def __init__(self, bootstrap: str, source: str, *, linger_ms: int = 5):
+    def __init__(self, bootstrap: str, source: str, *, linger_ms: int = 5, dead_letter_topic: str = topics.DEAD_LETTER):
         self.source = source
+        self.dead_letter_topic = dead_letter_topic
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -85,7 +86,7 @@ class EventProducer:
         )
         # Stable id: re-delivery of the same bad record yields the same dead letter.
         event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{consumer}"
-        await self.send(topics.DEAD_LETTER, record.key, codec.make_event(self.source, event_id=event_id, dead_letter=letter))
+        await self.send(self.dead_letter_topic, record.key, codec.make_event(self.source, event_id=event_id, dead_letter=letter))
 
 
 @dataclass
@@ -95,7 +96,8 @@ class ConsumerConfig:
     topics: tuple[str, ...]
     name: str
     auto_offset_reset: str = "earliest"
-    allow_plain_feedback: bool = False
+    # Topics whose records may also be plain JSON feedback (the feedback topic).
+    plain_feedback_topics: tuple[str, ...] = ()
 
 
 class EventConsumer:
@@ -135,7 +137,7 @@ class EventConsumer:
                     await self._consumer.commit({tp: records[-1].offset + 1})
 
     async def handle(self, record: ConsumerRecord, handler: Handler) -> None:
-        allow_json = self.config.allow_plain_feedback and record.topic == topics.FEEDBACK
+        allow_json = record.topic in self.config.plain_feedback_topics
         try:
             decoded = codec.decode(record.value, allow_plain_feedback=allow_json)
         except codec.InvalidRecord as exc:

@@ -59,7 +59,7 @@ class LocalStack:
         report = StackReport()
         report.timings_s["kafka"] = self.broker.start()
         t0 = time.monotonic()
-        report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, topics.topic_specs(self.settings.topic_partitions)))
+        report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, topics.topic_specs(self.settings.topic_partitions, self.settings.topic_names())))
         report.timings_s["topics"] = time.monotonic() - t0
         names = self.settings.service_names() if services is None else services
         if "collector" not in names and not self.service("collector").running():

@@ -1,0 +1,233 @@
+"""The collector's Faust application: agents over the rollout, feedback, trainer and group topics, a timer, web views.
+
+Offsets: agents consume with `take_events`, which acknowledges a micro-batch only when the loop comes back for the
+next one, i.e. after this batch's analytics rows are inserted and its records acknowledged by the broker. Faust
+flushes table changelogs before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import faust
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from lightwire.runtime import codec
+from lightwire.v1 import events_pb2
+from services.collector.analytics_rows import add_event_rows
+from services.collector.analytics_writer import AnalyticsWriter
+from services.collector.group_processor import GroupProcessor
+from services.collector.grouping import GroupPolicy
+from services.collector.outputs import Outputs
+from services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
+from services.collector.rollout_state import feedback_rollout_id
+from services.collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class CollectorMetrics:
+    registry: CollectorRegistry
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events_in = Counter("lw_collector_events_total", "Events consumed, by topic kind", ["kind"], registry=r)
+        self.dead_letters = Counter("lw_collector_dead_letters_total", "Records sent to the dead-letter topic", registry=r)
+        self.trajectories = Counter("lw_collector_trajectories_total", "Trajectories released", registry=r)
+        self.batches = Counter("lw_collector_batches_total", "Training batches released", registry=r)
+        self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
+        self.late = Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r)
+        self.pending = Gauge("lw_collector_pending_rollouts", "Rollouts held in this instance's table", registry=r)
+
+
+class Collector:
+    def __init__(self, settings: CollectorSettings, finalize: Finalize, writer: AnalyticsWriter, partitions: int):
+        self.settings = settings
+        self.writer = writer
+        self.names = settings.topic_names()
+        self.partitions = partitions
+        self.metrics = CollectorMetrics(CollectorRegistry())
+        self.source = settings.instance_id or f"collector-{settings.app_id()}"
+        app_id = settings.app_id()
+        self.app = faust.App(
+            app_id,
+            broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
+            store="memory://",
+            topic_partitions=partitions,
+            topic_replication_factor=1,
+            table_standby_replicas=0,
+            producer_acks=-1,
+            producer_max_request_size=16 << 20,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_interval=1.0,
+            web_enabled=True,
+            web_bind=settings.collector_host,
+            web_port=settings.collector_port,
+            web_in_thread=False,
+            datadir=str((settings.state_dir / "collector" / app_id).resolve()),
+            autodiscover=False,
+        )
+        # Topics do not derive their codec from the type (tables do): without "raw" Faust would try JSON.
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        table_types = {"key_type": bytes, "value_type": bytes}
+        self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
+        self.feedback_topic = self.app.topic(self.names.feedback, **raw)
+        self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
+        self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
+        self._out_topics: dict[str, faust.TopicT] = {}
+        self.rollout_table = self.app.Table("rollouts", partitions=partitions, use_partitioner=True, **table_types)
+        self.group_table = self.app.Table("groups", partitions=1, use_partitioner=True, **table_types)
+        self.rollouts = RolloutProcessor(
+            self.rollout_table, finalize, self.names, self.groups_topic.get_topic_name(),
+            Timing(
+                grace_ms=int(settings.collector_feedback_grace_s * 1000),
+                timeout_ms=int(settings.collector_rollout_timeout_s * 1000),
+                retention_ms=int(settings.collector_released_retention_s * 1000),
+            ),
+            self.source,
+        )
+        self.groups = GroupProcessor(
+            self.group_table,
+            GroupPolicy(
+                timeout_ms=int(settings.collector_group_timeout_s * 1000),
+                on_timeout=settings.collector_group_timeout_policy,
+                min_group_size=settings.collector_min_group_size,
+                drop_failed=settings.collector_drop_failed,
+            ),
+            settings.collector_batch_groups, self.names.batches, self.source,
+            retention_ms=int(settings.collector_released_retention_s * 1000),
+        )
+        self._wire()
+
+    # -- output -----------------------------------------------------------------------------------------------
+
+    def _topic(self, name: str) -> faust.TopicT:
+        if name not in self._out_topics:
+            self._out_topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        return self._out_topics[name]
+
+    async def write(self, out: Outputs) -> None:
+        """Insert rows and send records, and wait for both: only then may the batch's offsets be committed."""
+        futures = []
+        for record, reason in out.dead_letters:
+            letter = events_pb2.DeadLetter(
+                topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
+                value=record.value or b"", reason=reason, consumer=self.settings.app_id(),
+            )
+            event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{self.settings.app_id()}"
+            out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), codec.make_event(self.source, event_id=event_id, dead_letter=letter))
+            self.metrics.dead_letters.inc()
+        for topic, key, event in out.records:
+            futures.append(await self._topic(topic).send(key=key.encode(), value=codec.encode(event)))
+        rows = await self.writer.flush(out.rows)
+        self.metrics.rows.inc(rows)
+        if futures:
+            await asyncio.gather(*futures)
+
+    def _decode(self, events, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
+        decoded = []
+        for event in events:
+            message = event.message
+            try:
+                decoded.append(codec.decode(message.value, allow_plain_feedback=allow_plain_feedback).event)
+            except codec.InvalidRecord as exc:
+                out.dead_letters.append((message, str(exc)))
+        return decoded
+
+    # -- agents ---------------------------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        s = self.settings
+        app = self.app
+        batch_max, within = s.collector_batch_max, s.collector_batch_within_s
+
+        @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
+        async def rollout_events(stream):
+            async for events in stream.take_events(batch_max, within=within):
+                log.debug("rollout events batch", extra={"events": len(events)})
+                out = Outputs()
+                decoded = self._decode(events, out)
+                for event in decoded:
+                    self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
+                self.rollouts.handle(decoded, now_ms(), out)
+                self._count_released(out)
+                await self.write(out)
+
+        @app.agent(self.feedback_topic, name="feedback", concurrency=1)
+        async def feedback(stream):
+            # Feedback is keyed however its producer chose: re-key it by rollout onto the rollout topic, so it is
+            # applied in order with the rollout's other events, by the instance that owns the rollout.
+            async for events in stream.take_events(batch_max, within=within):
+                out = Outputs()
+                for event, message in zip(self._decode_pairs(events, out), [e.message for e in events]):
+                    if event is None:
+                        continue
+                    if event.WhichOneof("payload") != "feedback":
+                        out.dead_letters.append((message, f"expected feedback, got {event.WhichOneof('payload')}"))
+                        continue
+                    rollout_id = feedback_rollout_id(event.feedback)
+                    if not rollout_id:
+                        out.dead_letters.append((message, "feedback names no rollout: call_id must be '<rollout_id>/<seq>'"))
+                        continue
+                    self.metrics.events_in.labels("feedback").inc()
+                    out.send(self.names.rollout_events, rollout_id, event)
+                await self.write(out)
+
+        @app.agent(self.trainer_topic, name="trainer-events", concurrency=1)
+        async def trainer_events(stream):
+            async for events in stream.take_events(batch_max, within=within):
+                out = Outputs()
+                for event in self._decode(events, out):
+                    self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
+                    add_event_rows(out.rows, event)
+                await self.write(out)
+
+        @app.agent(self.groups_topic, name="groups", concurrency=1)
+        async def groups(stream):
+            async for events in stream.take_events(batch_max, within=within):
+                out = Outputs()
+                trajectories = [e.trajectory for e in self._decode(events, out) if e.WhichOneof("payload") == "trajectory"]
+                self.groups.handle(trajectories, now_ms(), out)
+                self._count_batches(out)
+                await self.write(out)
+
+        @app.timer(interval=0.25)
+        async def tick():
+            if app.rebalancing:
+                return
+            now = now_ms()
+            if len(self.rollouts.deadlines) != len(self.rollout_table):
+                self.rollouts.rebuild_deadlines(now)
+            out = Outputs()
+            self.rollouts.tick(now, out)
+            self.groups.tick(now, out)
+            self._count_released(out)
+            self._count_batches(out)
+            self.metrics.pending.set(len(self.rollouts.deadlines))
+            await self.write(out)
+
+    def _decode_pairs(self, events, out: Outputs) -> list[events_pb2.Event | None]:
+        result: list[events_pb2.Event | None] = []
+        for event in events:
+            try:
+                result.append(codec.decode(event.message.value, allow_plain_feedback=True).event)
+            except codec.InvalidRecord as exc:
+                out.dead_letters.append((event.message, str(exc)))
+                result.append(None)
+        return result
+
+    def _count_released(self, out: Outputs) -> None:
+        n = sum(1 for _, _, e in out.records if e.WhichOneof("payload") == "trajectory" and e.event_id.startswith("traj-"))
+        self.metrics.trajectories.inc(n)
+        self.metrics.late.inc(sum(1 for _, _, e in out.records if e.event_id.startswith("late-")))
+
+    def _count_batches(self, out: Outputs) -> None:
+        self.metrics.batches.inc(sum(1 for _, _, e in out.records if e.WhichOneof("payload") == "batch"))

@@ -1,0 +1,152 @@
+"""Turns a micro-batch of rollout events into state updates, analytics rows and released trajectories.
+
+Kept free of Faust so it can be tested with a dict as the table. The agent in app.py feeds it and then writes
+the outputs before the batch's offsets are committed (at-least-once; every output id is deterministic, so a
+replay after a crash produces the same ids and readers deduplicate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+
+from lightwire.runtime import codec
+from lightwire.topics import TopicNames
+from lightwire.v1 import collector_pb2, events_pb2
+from services.collector import rollout_state
+from services.collector.analytics_rows import add_event_rows, add_trajectory_rows
+from services.collector.outputs import Outputs
+
+# (rollout state, timed out?) -> (trajectory, function reward components)
+Finalize = Callable[[collector_pb2.RolloutState, bool], tuple[events_pb2.Trajectory, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class Timing:
+    grace_ms: int
+    timeout_ms: int
+    retention_ms: int
+
+
+def trajectory_event_id(rollout_id: str) -> str:
+    return f"traj-{rollout_id}"
+
+
+class RolloutProcessor:
+    def __init__(self, table: MutableMapping[bytes, bytes], finalize: Finalize, names: TopicNames, groups_topic: str,
+                 timing: Timing, source: str):
+        self.table = table
+        self.finalize = finalize
+        self.names = names
+        self.groups_topic = groups_topic
+        self.timing = timing
+        self.source = source
+        # rollout id -> when to look at it again; memory only, rebuilt from the table after a rebalance.
+        self.deadlines: dict[str, int] = {}
+        self.released = 0
+        self.late_rewards = 0
+
+    def load(self, rollout_id: str, now_ms: int) -> collector_pb2.RolloutState:
+        raw = self.table.get(rollout_id.encode())
+        if raw is None:
+            return rollout_state.new_state(rollout_id, now_ms)
+        state = collector_pb2.RolloutState()
+        state.ParseFromString(raw)
+        return state
+
+    def store(self, state: collector_pb2.RolloutState) -> None:
+        self.table[state.rollout_id.encode()] = state.SerializeToString()
+
+    def handle(self, events: Iterable[events_pb2.Event], now_ms: int, out: Outputs) -> None:
+        by_rollout: dict[str, list[events_pb2.Event]] = {}
+        for event in events:
+            rollout_id = rollout_state.rollout_key(event)
+            if not rollout_id:
+                # Calls made outside any rollout are analytics only.
+                add_event_rows(out.rows, event)
+                continue
+            by_rollout.setdefault(rollout_id, []).append(event)
+        for rollout_id, batch in by_rollout.items():
+            state = self.load(rollout_id, now_ms)
+            for event in batch:
+                was_released = state.released
+                if not rollout_state.apply(state, event, now_ms):
+                    continue
+                if was_released:
+                    self._late(state, event, out)
+                else:
+                    add_event_rows(out.rows, event)
+            self._maybe_release(state, now_ms, out)
+            self.store(state)
+
+    def tick(self, now_ms: int, out: Outputs) -> None:
+        """Release what is due (grace passed, timed out) and forget released rollouts past retention."""
+        for rollout_id, deadline in list(self.deadlines.items()):
+            if deadline > now_ms:
+                continue
+            raw = self.table.get(rollout_id.encode())
+            if raw is None:
+                self.deadlines.pop(rollout_id, None)
+                continue
+            state = collector_pb2.RolloutState()
+            state.ParseFromString(raw)
+            if state.released:
+                if now_ms - state.released_unix_ms >= self.timing.retention_ms:
+                    del self.table[rollout_id.encode()]
+                    self.deadlines.pop(rollout_id, None)
+                continue
+            self._maybe_release(state, now_ms, out)
+            self.store(state)
+
+    def rebuild_deadlines(self, now_ms: int) -> None:
+        self.deadlines.clear()
+        for key, raw in list(self.table.items()):
+            state = collector_pb2.RolloutState()
+            state.ParseFromString(raw)
+            self._schedule(state)
+
+    def _schedule(self, state: collector_pb2.RolloutState) -> None:
+        t = self.timing
+        if state.released:
+            self.deadlines[state.rollout_id] = state.released_unix_ms + t.retention_ms
+        elif state.completed_unix_ms:
+            self.deadlines[state.rollout_id] = state.completed_unix_ms + t.grace_ms
+        else:
+            self.deadlines[state.rollout_id] = state.last_event_unix_ms + t.timeout_ms
+
+    def _maybe_release(self, state: collector_pb2.RolloutState, now_ms: int, out: Outputs) -> None:
+        due, timed_out = rollout_state.due_for_release(state, now_ms, self.timing.grace_ms, self.timing.timeout_ms)
+        if due:
+            self._release(state, timed_out, now_ms, out)
+        self._schedule(state)
+
+    def _release(self, state: collector_pb2.RolloutState, timed_out: bool, now_ms: int, out: Outputs) -> None:
+        trajectory, function_rewards = self.finalize(state, timed_out)
+        event = codec.make_event(self.source, event_id=trajectory_event_id(state.rollout_id), trajectory=trajectory)
+        out.send(self.names.trajectories, state.rollout_id, event)
+        add_trajectory_rows(out.rows, event, function_rewards)
+        if trajectory.split != "eval" and trajectory.group_id:
+            member = codec.make_event(self.source, event_id=f"member-{state.rollout_id}", trajectory=trajectory)
+            out.send(self.groups_topic, trajectory.group_id, member)
+        rollout_state.mark_released(state, now_ms, trajectory.status)
+        self.released += 1
+
+    def _late(self, state: collector_pb2.RolloutState, event: events_pb2.Event, out: Outputs) -> None:
+        """Feedback or rewards after release: recorded as late rewards and announced as a correction, never lost."""
+        kind = event.WhichOneof("payload")
+        if kind not in ("feedback", "reward"):
+            return
+        add_event_rows(out.rows, event, late=True)
+        if kind == "feedback":
+            f = event.feedback
+            reward = events_pb2.RolloutReward(
+                rollout_id=state.rollout_id, call_id=f.call_id if f.WhichOneof("target") == "call_id" else "",
+                name=f.name, value=f.value, source="feedback", late=True, comment=f.comment,
+            )
+        else:
+            reward = events_pb2.RolloutReward()
+            reward.CopyFrom(event.reward)
+            reward.late = True
+        correction = codec.make_event(self.source, event_id=f"late-{event.event_id}", reward=reward)
+        out.send(self.names.trajectories, state.rollout_id, correction)
+        self.late_rewards += 1

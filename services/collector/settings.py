@@ -1,0 +1,69 @@
+"""Collector settings (env prefix LW_, e.g. LW_COLLECTOR_PORT)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lightwire.settings import ServiceSettings
+
+
+class CollectorSettings(ServiceSettings):
+    collector_host: str = Field("127.0.0.1", description="Address of the read API, /healthz and /metrics.")
+    collector_port: int = Field(8200, description="Port of the read API, /healthz and /metrics.")
+    collector_app_id: str = Field("", description="Faust application id (consumer group, changelog topic names); default <topic_prefix>collector.")
+    collector_batch_max: int = Field(1000, description="Most events handled per micro-batch (one table write per rollout per batch).")
+    collector_batch_within_s: float = Field(0.05, description="Longest wait to fill a micro-batch.")
+    collector_rollout_timeout_s: float = Field(
+        300.0, description="A rollout with no finish event, or missing calls, this long after its last event completes as timed out."
+    )
+    collector_feedback_grace_s: float = Field(
+        0.0, description="How long a complete rollout waits for external feedback before its trajectory is released."
+    )
+    collector_released_retention_s: float = Field(
+        3600.0, description="How long a released rollout's event ids are kept to recognise re-deliveries and late feedback."
+    )
+    collector_group_timeout_s: float = Field(600.0, description="How long a GRPO group may wait for its missing rollouts.")
+    collector_group_timeout_policy: Literal["partial", "drop"] = Field(
+        "partial",
+        description="When a group times out: 'partial' trains on the members it has (if at least collector_min_group_size), "
+        "'drop' discards it. Either way it is counted.",
+    )
+    collector_min_group_size: int = Field(2, description="Fewest members a partial group needs (GRPO needs a comparison).")
+    collector_drop_failed: bool = Field(
+        False, description="Leave failed and timed-out rollouts out of their group (by default they count with their reward)."
+    )
+    collector_batch_groups: int = Field(2, description="Whole groups per training batch on lw.batches.")
+    collector_merge_turns: bool = Field(True, description="Merge calls whose prompt extends the previous prompt+completion into one sequence.")
+    collector_credit: str = Field("identical", description="Credit assignment: identical, discounted or per_step.")
+    collector_gamma: float = Field(1.0, description="Discount for credit assignment 'discounted'.")
+    collector_train_agents: str = Field("", description="Comma-separated agent names whose calls are trained; empty trains all.")
+    collector_rewards: str = Field(
+        "task_completion", description="Reward pipeline by default: comma-separated name[:weight] of registered reward functions."
+    )
+    collector_task_rewards: str = Field(
+        "", description="Per task type: 'type=name[:w]+name[:w];type2=...' overrides collector_rewards for that task type."
+    )
+    collector_attributors: str = Field("all", description="Comma-separated error attributors to run, or 'all'.")
+    collector_sink_flush_rows: int = Field(5000, description="Analytics rows buffered before an insert is forced.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CollectorSettings":
+        if self.collector_batch_groups < 1:
+            raise ValueError("LW_COLLECTOR_BATCH_GROUPS must be at least 1")
+        if self.collector_min_group_size < 1:
+            raise ValueError("LW_COLLECTOR_MIN_GROUP_SIZE must be at least 1")
+        return self
+
+    def app_id(self) -> str:
+        return self.collector_app_id or f"{self.topic_prefix}collector"
+
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.collector_port}/healthz"
+
+    def listen_ports(self) -> set[int]:
+        return {self.collector_port}
+
+
+Settings = CollectorSettings

@@ -1,0 +1,126 @@
+"""Publishes tasks to lw.tasks: N rollouts per task per group, with at most K groups in flight (bounded off-policy).
+
+A group is done when the collector has released all its rollouts (read from lw.trajectories, deduplicated by
+rollout) or when its timeout passes; only then is the next group published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+
+from lightwire.runtime import codec
+from lightwire.runtime.kafka import EventProducer
+from lightwire.topics import TopicNames
+from lightwire.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: str
+    task_type: str
+    input: dict
+    reference: dict
+    split: str = "train"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def group_tasks(spec: TaskSpec, group_id: str, group_size: int, model_version: int) -> list[events_pb2.Task]:
+    return [
+        events_pb2.Task(
+            task_id=spec.task_id, group_id=group_id, task_type=spec.task_type, input_json=json.dumps(spec.input),
+            reference_json=json.dumps(spec.reference), group_size=group_size, index_in_group=i, model_version=model_version,
+            split=spec.split, metadata=spec.metadata,
+        )
+        for i in range(group_size)
+    ]
+
+
+@dataclass
+class GroupProgress:
+    size: int
+    started: float
+    rollouts: set[str] = field(default_factory=set)
+    rewards: list[float] = field(default_factory=list)
+
+
+class TaskDriver:
+    def __init__(self, bootstrap: str, names: TopicNames, source: str = "task-driver", group_timeout_s: float = 600.0):
+        self.bootstrap = bootstrap
+        self.names = names
+        self.source = source
+        self.group_timeout_s = group_timeout_s
+        self.in_flight: dict[str, GroupProgress] = {}
+        self.finished: dict[str, GroupProgress] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer = EventProducer(bootstrap, source, dead_letter_topic=names.dead_letter)
+
+    async def __aenter__(self) -> "TaskDriver":
+        await self._producer.start()
+        # Positioned at the end before anything is published, so every release of our groups is seen.
+        self._consumer = AIOKafkaConsumer(self.names.trajectories, bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="latest")
+        await self._consumer.start()
+        while not self._consumer.assignment():
+            await asyncio.sleep(0.05)
+        for tp in self._consumer.assignment():
+            await self._consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        await self._producer.stop()
+
+    async def publish_group(self, spec: TaskSpec, group_size: int, model_version: int, tag: str = "") -> str:
+        digest = hashlib.sha256(f"{spec.task_id}|{model_version}|{tag}|{time.time_ns()}".encode()).hexdigest()[:10]
+        group_id = f"{spec.task_id}.{digest}"
+        tasks = group_tasks(spec, group_id, group_size, model_version)
+        await self._producer.send_many(
+            self.names.tasks, [(group_id, codec.make_event(self.source, event_id=f"task-{group_id}-{t.index_in_group}", task=t)) for t in tasks]
+        )
+        self.in_flight[group_id] = GroupProgress(group_size, time.monotonic())
+        return group_id
+
+    async def run(self, specs: Iterable[tuple[TaskSpec, int]], max_groups_in_flight: int, model_version: int = 0) -> dict[str, GroupProgress]:
+        """Publish (spec, group_size) pairs, keeping at most `max_groups_in_flight` open; wait for all of them."""
+        pending = list(specs)
+        while pending or self.in_flight:
+            while pending and len(self.in_flight) < max_groups_in_flight:
+                spec, size = pending.pop(0)
+                await self.publish_group(spec, size, model_version)
+            await self.poll(timeout_ms=200)
+        return self.finished
+
+    async def poll(self, timeout_ms: int = 200) -> list[str]:
+        """Read released trajectories; returns the groups that finished now (whole, or timed out)."""
+        assert self._consumer is not None
+        done = []
+        for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
+            for record in records:
+                try:
+                    event = codec.decode(record.value).event
+                except codec.InvalidRecord:
+                    continue
+                if event.WhichOneof("payload") != "trajectory":
+                    continue
+                t = event.trajectory
+                progress = self.in_flight.get(t.group_id)
+                if progress is None or t.rollout_id in progress.rollouts:
+                    continue
+                progress.rollouts.add(t.rollout_id)
+                progress.rewards.append(t.reward)
+        now = time.monotonic()
+        for group_id, progress in list(self.in_flight.items()):
+            if len(progress.rollouts) >= progress.size or now - progress.started > self.group_timeout_s:
+                self.finished[group_id] = self.in_flight.pop(group_id)
+                done.append(group_id)
+        return done

@@ -1,0 +1,125 @@
+"""Rollout assembly as pure logic: a dict stands in for the Faust table, a simple finalizer for the reward pipeline."""
+
+from __future__ import annotations
+
+from lightwire.runtime import codec
+from lightwire.topics import TopicNames
+from lightwire.v1 import collector_pb2
+from lightwire.v1 import events_pb2 as pb
+from services.collector import rollout_state
+from services.collector.outputs import Outputs
+from services.collector.rollout_processor import RolloutProcessor, Timing
+
+NAMES = TopicNames("t.")
+
+
+def call(rollout_id: str, seq: int) -> pb.Event:
+    return codec.make_event("gw", event_id=f"{rollout_id}-call-{seq}", llm_call=pb.LlmCall(
+        rollout_id=rollout_id, call_id=f"{rollout_id}/{seq}", seq=seq, prompt_token_ids=[1, 2],
+        completions=[pb.Completion(token_ids=[3], logprobs=[-0.5], text="x")], model_version=1,
+    ))
+
+
+def finished(rollout_id: str, num_calls: int, status=pb.ROLLOUT_STATUS_SUCCEEDED) -> pb.Event:
+    return codec.make_event("gw", event_id=f"{rollout_id}-fin", rollout_finished=pb.RolloutFinished(
+        rollout_id=rollout_id, status=status, num_calls=num_calls))
+
+
+def started(rollout_id: str, group: str = "g1", split: str = "train") -> pb.Event:
+    task = pb.Task(task_id="t1", group_id=group, group_size=2, split=split)
+    return codec.make_event("gw", event_id=f"{rollout_id}-start", rollout_started=pb.RolloutStarted(rollout_id=rollout_id, task=task))
+
+
+def feedback(rollout_id: str, value: float, event_id: str) -> pb.Event:
+    return codec.make_event("ext", event_id=event_id, feedback=pb.Feedback(call_id=f"{rollout_id}/1", name="thumbs", value=value))
+
+
+def simple_finalize(state: collector_pb2.RolloutState, timed_out: bool):
+    c = rollout_state.contents(state)
+    task = c.started.task if c.started else pb.Task()
+    status = pb.ROLLOUT_STATUS_TIMED_OUT if timed_out else (c.finished.status if c.finished else pb.ROLLOUT_STATUS_UNSPECIFIED)
+    fb = sum(f.value for f in c.feedback)
+    trajectory = pb.Trajectory(rollout_id=state.rollout_id, task_id=task.task_id, group_id=task.group_id, split=task.split,
+                               status=status, num_calls=len(c.calls), reward=fb, group_size=task.group_size)
+    return trajectory, {"feedback": fb}
+
+
+def processor(grace_ms=0, timeout_ms=10_000) -> RolloutProcessor:
+    return RolloutProcessor({}, simple_finalize, NAMES, "t.groups", Timing(grace_ms, timeout_ms, retention_ms=60_000), "collector")
+
+
+def released(out: Outputs) -> list[pb.Trajectory]:
+    return [e.trajectory for topic, _, e in out.records if topic == NAMES.trajectories and e.WhichOneof("payload") == "trajectory"]
+
+
+def test_a_rollout_completes_when_finish_and_every_declared_call_arrived_in_any_order():
+    p, out = processor(), Outputs()
+    p.handle([started("r1"), call("r1", 2), finished("r1", 2)], 1000, out)
+    assert released(out) == []
+    p.handle([call("r1", 1)], 1001, out)
+    [t] = released(out)
+    assert t.rollout_id == "r1" and t.num_calls == 2 and t.status == pb.ROLLOUT_STATUS_SUCCEEDED
+    # The group member goes to the groups topic keyed by group id, with a deterministic id.
+    assert [(topic, key, e.event_id) for topic, key, e in out.records if topic == "t.groups"] == [("t.groups", "g1", "member-r1")]
+
+
+def test_duplicates_are_applied_once_and_a_released_rollout_is_not_released_again():
+    p, out = processor(), Outputs()
+    events = [started("r1"), call("r1", 1), call("r1", 1), finished("r1", 1)]
+    p.handle(events, 1000, out)
+    p.handle(events, 1001, out)  # a replay after a crash
+    assert [t.num_calls for t in released(out)] == [1]
+    assert len(out.rows.rows["llm_calls"]) == 1
+
+
+def test_a_missing_call_times_out_with_what_the_rollout_has():
+    p, out = processor(timeout_ms=5_000), Outputs()
+    p.handle([started("r1"), call("r1", 1), finished("r1", 3)], 1000, out)
+    p.tick(4_000, out)
+    assert released(out) == []
+    p.tick(6_001, out)
+    [t] = released(out)
+    assert t.status == pb.ROLLOUT_STATUS_TIMED_OUT and t.num_calls == 1
+
+
+def test_feedback_within_the_grace_period_is_applied_and_late_feedback_becomes_a_correction():
+    p, out = processor(grace_ms=2_000), Outputs()
+    p.handle([started("r1"), call("r1", 1), finished("r1", 1)], 1000, out)
+    p.handle([feedback("r1", 1.0, "fb-1")], 1500, out)
+    p.tick(2_999, out)
+    assert released(out) == []
+    p.tick(3_000, out)
+    [t] = released(out)
+    assert t.reward == 1.0
+    p.handle([feedback("r1", -1.0, "fb-2"), feedback("r1", -1.0, "fb-2")], 4000, out)
+    corrections = [e for _, _, e in out.records if e.event_id.startswith("late-")]
+    assert [(c.event_id, c.reward.value, c.reward.late) for c in corrections] == [("late-fb-2", -1.0, True)]
+    late_rows = [r for r in out.rows.rows["rewards"].values() if r[6] == 1]
+    assert len(late_rows) == 1
+
+
+def test_eval_rollouts_are_released_but_never_grouped_for_training():
+    p, out = processor(), Outputs()
+    p.handle([started("r1", split="eval"), call("r1", 1), finished("r1", 1)], 1000, out)
+    assert len(released(out)) == 1
+    assert not [r for r in out.records if r[0] == "t.groups"]
+
+
+def test_state_survives_in_the_table_and_deadlines_are_rebuilt_from_it():
+    table: dict[bytes, bytes] = {}
+    p = RolloutProcessor(table, simple_finalize, NAMES, "t.groups", Timing(0, 5_000, 60_000), "c")
+    out = Outputs()
+    p.handle([started("r1"), call("r1", 1)], 1000, out)
+    # A new process (after a crash) recovers the table from the changelog, not the in-memory index.
+    q = RolloutProcessor(table, simple_finalize, NAMES, "t.groups", Timing(0, 5_000, 60_000), "c")
+    q.rebuild_deadlines(2_000)
+    q.tick(6_001, out)
+    assert [t.status for t in released(out)] == [pb.ROLLOUT_STATUS_TIMED_OUT]
+    q.tick(70_000, out)
+    assert table == {}, "released rollouts are forgotten after the retention period"
+
+
+def test_calls_outside_any_rollout_are_analytics_only():
+    p, out = processor(), Outputs()
+    p.handle([call("", 1)], 1000, out)
+    assert len(out.rows.rows["llm_calls"]) == 1 and out.records == [] and p.table == {}
