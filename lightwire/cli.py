@@ -96,6 +96,28 @@ def serve(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)
     importlib.import_module(f"services.{service}.main").main()
 
 
+@app.command("status")
+def status(url: str = typer.Option(None, help="Collector read API (default http://127.0.0.1:$LW_COLLECTOR_PORT).")) -> None:
+    """A summary of the analytics: rewards by weight version, errors by class, latency, usage, training steps."""
+    import httpx
+
+    from services.collector.settings import CollectorSettings
+
+    base = url or f"http://127.0.0.1:{CollectorSettings().collector_port}"
+    try:
+        summary = httpx.get(f"{base}/api/summary", timeout=30).json()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]the collector's read API at {base} did not answer ({exc}); is the stack up with the collector?[/]")
+        raise typer.Exit(code=1) from None
+    for name, rows in summary.items():
+        if not rows:
+            continue
+        table = Table(*rows[0].keys(), title=name.replace("_", " "))
+        for row in rows:
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+
+
 @app.command("smoke")
 def smoke(timeout_s: float = typer.Option(30.0, help="How long to wait for the event to come back.")) -> None:
     """Send one event through the running broker and read it back through the codec."""

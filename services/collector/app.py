@@ -13,15 +13,16 @@ import time
 from dataclasses import dataclass
 
 import faust
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from lightwire.runtime import codec
+from lightwire.runtime.kafka import EventProducer
 from lightwire.v1 import events_pb2
 from services.collector.analytics_rows import add_event_rows
 from services.collector.analytics_writer import AnalyticsWriter
 from services.collector.group_processor import GroupProcessor
 from services.collector.grouping import GroupPolicy
-from services.collector.outputs import Outputs
+from services.collector.outputs import Outputs, apply_state_writes
 from services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
 from services.collector.rollout_state import feedback_rollout_id
 from services.collector.settings import CollectorSettings
@@ -46,6 +47,10 @@ class CollectorMetrics:
         self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
         self.late = Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r)
         self.pending = Gauge("lw_collector_pending_rollouts", "Rollouts held in this instance's table", registry=r)
+        self.stage_seconds = Histogram(
+            "lw_collector_stage_seconds", "Time per micro-batch stage", ["stage"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
 
 
 class Collector:
@@ -82,7 +87,10 @@ class Collector:
         self.feedback_topic = self.app.topic(self.names.feedback, **raw)
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
         self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
-        self._out_topics: dict[str, faust.TopicT] = {}
+        # Outputs go through a plain aiokafka producer: pipelined sends, far less per-record work than Faust's.
+        # Created on the worker's loop (aiokafka binds to the loop it is made on).
+        self.producer: EventProducer | None = None
+        self._producer_started: asyncio.Lock | None = None
         self.rollout_table = self.app.Table("rollouts", partitions=partitions, use_partitioner=True, **table_types)
         self.group_table = self.app.Table("groups", partitions=1, use_partitioner=True, **table_types)
         self.rollouts = RolloutProcessor(
@@ -105,18 +113,26 @@ class Collector:
             settings.collector_batch_groups, self.names.batches, self.source,
             retention_ms=int(settings.collector_released_retention_s * 1000),
         )
+        # Agents and the timer interleave at awaits; each step (decide, write, apply state) runs alone.
+        self._rollout_lock: asyncio.Lock | None = None
+        self._writes: set[asyncio.Future] = set()
+        self._group_lock: asyncio.Lock | None = None
         self._wire()
 
     # -- output -----------------------------------------------------------------------------------------------
 
-    def _topic(self, name: str) -> faust.TopicT:
-        if name not in self._out_topics:
-            self._out_topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-        return self._out_topics[name]
-
     async def write(self, out: Outputs) -> None:
-        """Insert rows and send records, and wait for both: only then may the batch's offsets be committed."""
-        futures = []
+        """Insert rows and send records, and wait for both: only then may the batch's offsets be committed.
+
+        Shielded: a stopping worker cancels its agents, and a write cut off half-way would leave rows behind that
+        only a restart replays; shutdown waits for writes in flight instead.
+        """
+        task = asyncio.ensure_future(self._write(out))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        await asyncio.shield(task)
+
+    async def _write(self, out: Outputs) -> None:
         for record, reason in out.dead_letters:
             letter = events_pb2.DeadLetter(
                 topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
@@ -125,12 +141,35 @@ class Collector:
             event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{self.settings.app_id()}"
             out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), codec.make_event(self.source, event_id=event_id, dead_letter=letter))
             self.metrics.dead_letters.inc()
+        if self.producer is None:
+            await self._start_producer()
+        t0 = time.perf_counter()
+        by_topic: dict[str, list] = {}
         for topic, key, event in out.records:
-            futures.append(await self._topic(topic).send(key=key.encode(), value=codec.encode(event)))
+            by_topic.setdefault(topic, []).append((key, event))
+        sends = asyncio.gather(*(self.producer.send_many(topic, items) for topic, items in by_topic.items()))
         rows = await self.writer.flush(out.rows)
+        self.metrics.stage_seconds.labels("analytics").observe(time.perf_counter() - t0)
         self.metrics.rows.inc(rows)
-        if futures:
-            await asyncio.gather(*futures)
+        await sends
+        self.metrics.stage_seconds.labels("write").observe(time.perf_counter() - t0)
+
+    def rollout_lock(self) -> asyncio.Lock:
+        self._rollout_lock = self._rollout_lock or asyncio.Lock()
+        return self._rollout_lock
+
+    def group_lock(self) -> asyncio.Lock:
+        self._group_lock = self._group_lock or asyncio.Lock()
+        return self._group_lock
+
+    async def _start_producer(self) -> None:
+        # Agents and the timer may write first in any order once the worker runs; start exactly once.
+        self._producer_started = self._producer_started or asyncio.Lock()
+        async with self._producer_started:
+            if self.producer is None:
+                producer = EventProducer(self.settings.kafka_bootstrap, self.source, linger_ms=2, dead_letter_topic=self.names.dead_letter)
+                await producer.start()
+                self.producer = producer
 
     def _decode(self, events, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
         decoded = []
@@ -147,6 +186,14 @@ class Collector:
     def _wire(self) -> None:
         s = self.settings
         app = self.app
+
+        @app.on_before_shutdown.connect
+        async def finish_writes(app, **kwargs) -> None:
+            if self._writes:
+                await asyncio.gather(*self._writes, return_exceptions=True)
+            if self.producer is not None:
+                await self.producer.stop()
+            await self.writer.close()
         batch_max, within = s.collector_batch_max, s.collector_batch_within_s
 
         @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
@@ -157,9 +204,13 @@ class Collector:
                 decoded = self._decode(events, out)
                 for event in decoded:
                     self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
-                self.rollouts.handle(decoded, now_ms(), out)
-                self._count_released(out)
-                await self.write(out)
+                async with self.rollout_lock():
+                    t0 = time.perf_counter()
+                    self.rollouts.handle(decoded, now_ms(), out)
+                    self.metrics.stage_seconds.labels("assemble").observe(time.perf_counter() - t0)
+                    self._count_released(out)
+                    await self.write(out)
+                    apply_state_writes(self.rollout_table, out)
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
@@ -195,24 +246,32 @@ class Collector:
             async for events in stream.take_events(batch_max, within=within):
                 out = Outputs()
                 trajectories = [e.trajectory for e in self._decode(events, out) if e.WhichOneof("payload") == "trajectory"]
-                self.groups.handle(trajectories, now_ms(), out)
-                self._count_batches(out)
-                await self.write(out)
+                async with self.group_lock():
+                    self.groups.handle(trajectories, now_ms(), out)
+                    self._count_batches(out)
+                    await self.write(out)
+                    apply_state_writes(self.group_table, out)
 
         @app.timer(interval=0.25)
         async def tick():
             if app.rebalancing:
                 return
-            now = now_ms()
-            if len(self.rollouts.deadlines) != len(self.rollout_table):
-                self.rollouts.rebuild_deadlines(now)
-            out = Outputs()
-            self.rollouts.tick(now, out)
-            self.groups.tick(now, out)
-            self._count_released(out)
-            self._count_batches(out)
-            self.metrics.pending.set(len(self.rollouts.deadlines))
-            await self.write(out)
+            async with self.rollout_lock():
+                now = now_ms()
+                if len(self.rollouts.deadlines) != len(self.rollout_table):
+                    self.rollouts.rebuild_deadlines(now)
+                out = Outputs()
+                self.rollouts.tick(now, out)
+                self._count_released(out)
+                self.metrics.pending.set(len(self.rollouts.deadlines))
+                await self.write(out)
+                apply_state_writes(self.rollout_table, out)
+            async with self.group_lock():
+                out = Outputs()
+                self.groups.tick(now_ms(), out)
+                self._count_batches(out)
+                await self.write(out)
+                apply_state_writes(self.group_table, out)
 
     def _decode_pairs(self, events, out: Outputs) -> list[events_pb2.Event | None]:
         result: list[events_pb2.Event | None] = []

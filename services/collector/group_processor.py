@@ -2,6 +2,10 @@
 
 Runs on the collector's internal groups topic (one partition, keyed by group id): group assembly is light
 (one record per rollout), so one instance does it while rollout assembly scales out over partitions.
+
+Table layout: one key holds the GroupBook (every group's bookkeeping and the batch being filled), so a step's
+decisions are persisted by one write; each member trajectory lives under "t/<rollout_id>", written before the
+book and deleted after it, so the book never names a trajectory that is not stored.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from collections.abc import MutableMapping
 from lightwire.runtime import codec
 from lightwire.v1 import collector_pb2, events_pb2
 from services.collector import grouping
-from services.collector.outputs import Outputs
+from services.collector.outputs import Outputs, StagedTable
 
-BUFFER_KEY = b"__batch_buffer__"
+BOOK_KEY = b"__group_book__"
+
+
+def member_key(rollout_id: str) -> bytes:
+    return b"t/" + rollout_id.encode()
 
 
 class GroupProcessor:
@@ -28,56 +36,79 @@ class GroupProcessor:
         self.outcomes: dict[str, int] = {}
         self.batches = 0
 
-    def _load_group(self, group_id: str) -> collector_pb2.GroupState:
-        state = collector_pb2.GroupState()
-        raw = self.table.get(group_id.encode())
+    @staticmethod
+    def _load_book(table: StagedTable) -> collector_pb2.GroupBook:
+        book = collector_pb2.GroupBook()
+        raw = table.get(BOOK_KEY)
         if raw is not None:
-            state.ParseFromString(raw)
-        return state
-
-    def _load_buffer(self) -> collector_pb2.BatchBuffer:
-        buffer = collector_pb2.BatchBuffer()
-        raw = self.table.get(BUFFER_KEY)
-        if raw is not None:
-            buffer.ParseFromString(raw)
-        return buffer
+            book.ParseFromString(raw)
+        return book
 
     def handle(self, trajectories: list[events_pb2.Trajectory], now_ms: int, out: Outputs) -> None:
-        touched: dict[str, collector_pb2.GroupState] = {}
+        table = StagedTable(self.table, out)
+        book = self._load_book(table)
         for trajectory in trajectories:
-            group = touched.get(trajectory.group_id) or self._load_group(trajectory.group_id)
-            touched[trajectory.group_id] = group
-            grouping.add_member(group, trajectory, now_ms)
-        buffer = self._load_buffer()
-        for group in touched.values():
-            self._decide(group, buffer, now_ms, out)
-        self.table[BUFFER_KEY] = buffer.SerializeToString()
+            group = book.groups[trajectory.group_id]
+            if grouping.add_member(group, trajectory, now_ms):
+                table[member_key(trajectory.rollout_id)] = trajectory.SerializeToString()
+        self._step(table, book, now_ms, out, {t.group_id for t in trajectories})
 
     def tick(self, now_ms: int, out: Outputs) -> None:
-        buffer = self._load_buffer()
-        before = buffer.SerializeToString()
-        for key, raw in list(self.table.items()):
-            if key == BUFFER_KEY:
-                continue
-            group = collector_pb2.GroupState()
-            group.ParseFromString(raw)
-            if group.released:
-                if now_ms - group.released_unix_ms >= self.retention_ms:
-                    del self.table[key]
-                continue
-            if grouping.decide(group, now_ms, self.policy) is not None:
-                self._decide(group, buffer, now_ms, out)
-        if buffer.SerializeToString() != before:
-            self.table[BUFFER_KEY] = buffer.SerializeToString()
+        table = StagedTable(self.table, out)
+        book = self._load_book(table)
+        expired = [gid for gid, g in book.groups.items() if g.released and now_ms - g.released_unix_ms >= self.retention_ms]
+        due = {gid for gid, g in book.groups.items() if grouping.decide(g, now_ms, self.policy) is not None}
+        if not expired and not due:
+            return
+        for gid in expired:
+            del book.groups[gid]
+        self._step(table, book, now_ms, out, due)
 
-    def _decide(self, group: collector_pb2.GroupState, buffer: collector_pb2.BatchBuffer, now_ms: int, out: Outputs) -> None:
-        outcome = grouping.decide(group, now_ms, self.policy)
-        if outcome is not None:
-            whole = grouping.release(group, outcome, now_ms, self.policy)
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            if whole is not None:
-                batch = grouping.fill_batch(buffer, whole, self.batch_groups, now_ms)
-                if batch is not None:
-                    out.send(self.batches_topic, batch.groups[0].group_id, codec.make_event(self.source, event_id=batch.batch_id, batch=batch))
-                    self.batches += 1
-        self.table[group.group_id.encode()] = group.SerializeToString()
+    def _step(self, table: StagedTable, book: collector_pb2.GroupBook, now_ms: int, out: Outputs, candidates: set[str]) -> None:
+        done_members: list[bytes] = []
+        for group_id in sorted(candidates):
+            group = book.groups[group_id]
+            outcome = grouping.decide(group, now_ms, self.policy)
+            if outcome is None:
+                continue
+            members = [self._member(table, rid) for rid in group.rollout_ids]
+            whole = grouping.release(group, outcome, [m for m in members if m is not None], now_ms, self.policy)
+            self.outcomes[group.outcome] = self.outcomes.get(group.outcome, 0) + 1
+            if whole is None:
+                done_members.extend(member_key(r) for r in group.rollout_ids)
+                del group.rollout_ids[:]  # a released group is kept only as a tombstone against replays
+                continue
+            book.buffered_group_ids.append(group_id)
+            if len(book.buffered_group_ids) >= self.batch_groups:
+                done_members.extend(self._emit(table, book, out))
+        table[BOOK_KEY] = book.SerializeToString()
+        for key in done_members:
+            del table[key]
+
+    def _emit(self, table: StagedTable, book: collector_pb2.GroupBook, out: Outputs) -> list[bytes]:
+        groups = []
+        used: list[bytes] = []
+        for group_id in book.buffered_group_ids:
+            group = book.groups[group_id]
+            members = [m for m in (self._member(table, rid) for rid in group.rollout_ids) if m is not None]
+            whole = events_pb2.TrajectoryGroup(
+                group_id=group_id, task_id=group.task_id,
+                trajectories=sorted(grouping.trainable(members, self.policy), key=lambda t: t.rollout_id),
+            )
+            groups.append(whole)
+            used.extend(member_key(r) for r in group.rollout_ids)
+            del group.rollout_ids[:]
+        del book.buffered_group_ids[:]
+        batch = grouping.make_batch(groups)
+        out.send(self.batches_topic, groups[0].group_id, codec.make_event(self.source, event_id=batch.batch_id, batch=batch))
+        self.batches += 1
+        return used
+
+    @staticmethod
+    def _member(table: StagedTable, rollout_id: str) -> events_pb2.Trajectory | None:
+        raw = table.get(member_key(rollout_id))
+        if raw is None:
+            return None
+        trajectory = events_pb2.Trajectory()
+        trajectory.ParseFromString(raw)
+        return trajectory

@@ -24,59 +24,48 @@ class GroupPolicy:
 
 
 def add_member(group: collector_pb2.GroupState, trajectory: events_pb2.Trajectory, now_ms: int) -> bool:
-    """Add a trajectory once (by rollout id); returns whether it was new."""
-    if group.released or any(t.rollout_id == trajectory.rollout_id for t in group.trajectories):
+    """Add a member once (by rollout id); returns whether it was new."""
+    if group.released or trajectory.rollout_id in group.rollout_ids:
         return False
     if not group.group_id:
         group.group_id = trajectory.group_id
         group.task_id = trajectory.task_id
         group.first_seen_unix_ms = now_ms
     group.group_size = max(group.group_size, trajectory.group_size, 1)
-    group.trajectories.append(trajectory)
+    group.rollout_ids.append(trajectory.rollout_id)
     return True
 
 
 def decide(group: collector_pb2.GroupState, now_ms: int, policy: GroupPolicy) -> str | None:
-    """None while the group should wait; else its outcome: complete, timeout_partial or timeout_dropped."""
+    """None while the group should wait; else its outcome: complete or timeout (trained or dropped at release)."""
     if group.released:
         return None
-    if len(group.trajectories) >= group.group_size:
+    if len(group.rollout_ids) >= group.group_size:
         return "complete"
     if now_ms - group.first_seen_unix_ms < policy.timeout_ms:
         return None
-    if policy.on_timeout == "partial" and len(trainable(group, policy)) >= policy.min_group_size:
-        return "timeout_partial"
-    return "timeout_dropped"
+    return "timeout"
 
 
-def trainable(group: collector_pb2.GroupState, policy: GroupPolicy) -> list[events_pb2.Trajectory]:
-    return [t for t in group.trajectories if not (policy.drop_failed and t.status in FAILED)]
+def trainable(members: list[events_pb2.Trajectory], policy: GroupPolicy) -> list[events_pb2.Trajectory]:
+    return [t for t in members if not (policy.drop_failed and t.status in FAILED)]
 
 
-def release(group: collector_pb2.GroupState, outcome: str, now_ms: int, policy: GroupPolicy) -> events_pb2.TrajectoryGroup | None:
-    """Mark the group released; the whole group to batch, or None when it is dropped."""
-    members = sorted(trainable(group, policy), key=lambda t: t.rollout_id)
+def release(group: collector_pb2.GroupState, outcome: str, members: list[events_pb2.Trajectory], now_ms: int,
+            policy: GroupPolicy) -> events_pb2.TrajectoryGroup | None:
+    """Mark the group released; the whole group to batch, or None when it is dropped (outcome says which)."""
+    keep = sorted(trainable(members, policy), key=lambda t: t.rollout_id)
     group.released = True
     group.released_unix_ms = now_ms
+    too_few = len(keep) < min(policy.min_group_size, group.group_size)
+    if outcome == "timeout":
+        outcome = "timeout_partial" if policy.on_timeout == "partial" and not too_few else "timeout_dropped"
+    elif too_few:
+        outcome = "dropped_failed"
     group.outcome = outcome
-    del group.trajectories[:]
-    if outcome == "timeout_dropped" or len(members) < min(policy.min_group_size, group.group_size):
+    if outcome in ("timeout_dropped", "dropped_failed"):
         return None
-    return events_pb2.TrajectoryGroup(group_id=group.group_id, task_id=group.task_id, trajectories=members)
-
-
-def fill_batch(buffer: collector_pb2.BatchBuffer, group: events_pb2.TrajectoryGroup, batch_groups: int, now_ms: int) -> events_pb2.TrainingBatch | None:
-    """Add a whole group; when `batch_groups` are waiting, empty the buffer into one training batch."""
-    if any(g.group_id == group.group_id for g in buffer.groups):
-        return None
-    if not buffer.groups:
-        buffer.first_group_unix_ms = now_ms
-    buffer.groups.append(group)
-    if len(buffer.groups) < batch_groups:
-        return None
-    groups = list(buffer.groups)
-    del buffer.groups[:]
-    return make_batch(groups)
+    return events_pb2.TrajectoryGroup(group_id=group.group_id, task_id=group.task_id, trajectories=keep)
 
 
 def make_batch(groups: list[events_pb2.TrajectoryGroup]) -> events_pb2.TrainingBatch:

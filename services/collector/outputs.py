@@ -13,6 +13,41 @@ class Outputs:
     records: list[tuple[str, str, events_pb2.Event]] = field(default_factory=list)  # (topic, key, event)
     rows: RowBuffer = field(default_factory=RowBuffer)
     dead_letters: list[tuple[object, str]] = field(default_factory=list)  # (source record, reason)
+    # New table values (None deletes), written only after the records and rows above are safely out: a crash
+    # in between replays the events against the old state, so outputs repeat (same ids) but are never lost.
+    state_writes: dict[bytes, bytes | None] = field(default_factory=dict)
 
     def send(self, topic: str, key: str, event: events_pb2.Event) -> None:
         self.records.append((topic, key, event))
+
+
+class StagedTable:
+    """A table view that reads through the writes staged in `out` and stages new ones there."""
+
+    def __init__(self, table, out: Outputs):
+        self.table = table
+        self.out = out
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.out.state_writes:
+            return self.out.state_writes[key]
+        return self.table.get(key)
+
+    # Re-inserting moves a key to the end: writes reach the changelog in the order they were last made.
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.out.state_writes.pop(key, None)
+        self.out.state_writes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self.out.state_writes.pop(key, None)
+        self.out.state_writes[key] = None
+
+
+def apply_state_writes(table, out: Outputs) -> None:
+    for key, value in out.state_writes.items():
+        if value is None:
+            if key in table:
+                del table[key]
+        else:
+            table[key] = value
+    out.state_writes.clear()

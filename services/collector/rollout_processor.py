@@ -1,8 +1,8 @@
 """Turns a micro-batch of rollout events into state updates, analytics rows and released trajectories.
 
 Kept free of Faust so it can be tested with a dict as the table. The agent in app.py feeds it and then writes
-the outputs before the batch's offsets are committed (at-least-once; every output id is deterministic, so a
-replay after a crash produces the same ids and readers deduplicate).
+the outputs before the batch's offsets are committed, and only then the new states (at-least-once: a crash
+in between replays against the old state; every output id is deterministic, so readers deduplicate).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from lightwire.topics import TopicNames
 from lightwire.v1 import collector_pb2, events_pb2
 from services.collector import rollout_state
 from services.collector.analytics_rows import add_event_rows, add_trajectory_rows
-from services.collector.outputs import Outputs
+from services.collector.outputs import Outputs, StagedTable
 
 # (rollout state, timed out?) -> (trajectory, function reward components)
 Finalize = Callable[[collector_pb2.RolloutState, bool], tuple[events_pb2.Trajectory, dict[str, float]]]
@@ -46,18 +46,20 @@ class RolloutProcessor:
         self.released = 0
         self.late_rewards = 0
 
-    def load(self, rollout_id: str, now_ms: int) -> collector_pb2.RolloutState:
-        raw = self.table.get(rollout_id.encode())
+    def load(self, table: StagedTable, rollout_id: str, now_ms: int) -> collector_pb2.RolloutState:
+        raw = table.get(rollout_id.encode())
         if raw is None:
             return rollout_state.new_state(rollout_id, now_ms)
         state = collector_pb2.RolloutState()
         state.ParseFromString(raw)
         return state
 
-    def store(self, state: collector_pb2.RolloutState) -> None:
-        self.table[state.rollout_id.encode()] = state.SerializeToString()
+    @staticmethod
+    def store(table: StagedTable, state: collector_pb2.RolloutState) -> None:
+        table[state.rollout_id.encode()] = state.SerializeToString()
 
     def handle(self, events: Iterable[events_pb2.Event], now_ms: int, out: Outputs) -> None:
+        table = StagedTable(self.table, out)
         by_rollout: dict[str, list[events_pb2.Event]] = {}
         for event in events:
             rollout_id = rollout_state.rollout_key(event)
@@ -67,7 +69,7 @@ class RolloutProcessor:
                 continue
             by_rollout.setdefault(rollout_id, []).append(event)
         for rollout_id, batch in by_rollout.items():
-            state = self.load(rollout_id, now_ms)
+            state = self.load(table, rollout_id, now_ms)
             for event in batch:
                 was_released = state.released
                 if not rollout_state.apply(state, event, now_ms):
@@ -77,14 +79,15 @@ class RolloutProcessor:
                 else:
                     add_event_rows(out.rows, event)
             self._maybe_release(state, now_ms, out)
-            self.store(state)
+            self.store(table, state)
 
     def tick(self, now_ms: int, out: Outputs) -> None:
         """Release what is due (grace passed, timed out) and forget released rollouts past retention."""
+        table = StagedTable(self.table, out)
         for rollout_id, deadline in list(self.deadlines.items()):
             if deadline > now_ms:
                 continue
-            raw = self.table.get(rollout_id.encode())
+            raw = table.get(rollout_id.encode())
             if raw is None:
                 self.deadlines.pop(rollout_id, None)
                 continue
@@ -92,11 +95,11 @@ class RolloutProcessor:
             state.ParseFromString(raw)
             if state.released:
                 if now_ms - state.released_unix_ms >= self.timing.retention_ms:
-                    del self.table[rollout_id.encode()]
+                    del table[rollout_id.encode()]
                     self.deadlines.pop(rollout_id, None)
                 continue
             self._maybe_release(state, now_ms, out)
-            self.store(state)
+            self.store(table, state)
 
     def rebuild_deadlines(self, now_ms: int) -> None:
         self.deadlines.clear()

@@ -13,8 +13,8 @@ class CollectorSettings(ServiceSettings):
     collector_host: str = Field("127.0.0.1", description="Address of the read API, /healthz and /metrics.")
     collector_port: int = Field(8200, description="Port of the read API, /healthz and /metrics.")
     collector_app_id: str = Field("", description="Faust application id (consumer group, changelog topic names); default <topic_prefix>collector.")
-    collector_batch_max: int = Field(1000, description="Most events handled per micro-batch (one table write per rollout per batch).")
-    collector_batch_within_s: float = Field(0.05, description="Longest wait to fill a micro-batch.")
+    collector_batch_max: int = Field(5000, description="Most events handled per micro-batch (one table write per rollout per batch).")
+    collector_batch_within_s: float = Field(0.1, description="Longest wait to fill a micro-batch.")
     collector_rollout_timeout_s: float = Field(
         300.0, description="A rollout with no finish event, or missing calls, this long after its last event completes as timed out."
     )

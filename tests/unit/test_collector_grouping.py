@@ -1,8 +1,7 @@
-from lightwire.v1 import collector_pb2
 from lightwire.v1 import events_pb2 as pb
 from services.collector import grouping
-from services.collector.group_processor import GroupProcessor
-from services.collector.outputs import Outputs
+from services.collector.group_processor import BOOK_KEY, GroupProcessor
+from services.collector.outputs import Outputs, apply_state_writes
 
 POLICY = grouping.GroupPolicy(timeout_ms=10_000, on_timeout="partial", min_group_size=2)
 
@@ -16,46 +15,68 @@ def batches(out: Outputs) -> list[pb.TrainingBatch]:
     return [e.batch for _, _, e in out.records if e.WhichOneof("payload") == "batch"]
 
 
+def step(p: GroupProcessor, out: Outputs, trajectories=None, tick_at=None, now=1000) -> None:
+    if tick_at is None:
+        p.handle(trajectories, now, out)
+    else:
+        p.tick(tick_at, out)
+    apply_state_writes(p.table, out)
+
+
+def processor(policy=POLICY, batch_groups=2) -> GroupProcessor:
+    return GroupProcessor({}, policy, batch_groups=batch_groups, batches_topic="t.b", source="c", retention_ms=60_000)
+
+
 def test_whole_groups_fill_batches_of_whole_groups_only():
-    p, out = GroupProcessor({}, POLICY, batch_groups=2, batches_topic="t.batches", source="c", retention_ms=60_000), Outputs()
-    p.handle([traj("a1", "A"), traj("b1", "B"), traj("a2", "A")], 1000, out)
+    p, out = processor(), Outputs()
+    step(p, out, [traj("a1", "A"), traj("b1", "B"), traj("a2", "A")])
     assert batches(out) == []
-    p.handle([traj("a3", "A"), traj("a3", "A")], 1001, out)  # A is whole (3); the duplicate is ignored
+    step(p, out, [traj("a3", "A"), traj("a3", "A")])  # A is whole (3); the duplicate is ignored
     assert batches(out) == []
-    p.handle([traj("b2", "B"), traj("b3", "B")], 1002, out)
+    step(p, out, [traj("b2", "B"), traj("b3", "B")])
     [batch] = batches(out)
     assert [g.group_id for g in batch.groups] == ["A", "B"]
     assert [[t.rollout_id for t in g.trajectories] for g in batch.groups] == [["a1", "a2", "a3"], ["b1", "b2", "b3"]]
     assert batch.batch_id == grouping.make_batch(list(batch.groups)).batch_id  # deterministic
+    # Emitted members are dropped from the table; the book keeps only tombstones.
+    assert list(p.table) == [BOOK_KEY]
+    step(p, out, [traj("a1", "A")])  # a replayed member of a released group changes nothing
+    assert len(batches(out)) == 1 and list(p.table) == [BOOK_KEY]
 
 
 def test_a_timed_out_group_is_trained_partially_or_dropped_by_policy():
     for policy, expected in ((POLICY, ["a1", "a2"]), (grouping.GroupPolicy(10_000, "drop", 2), None)):
-        p, out = GroupProcessor({}, policy, batch_groups=1, batches_topic="t.b", source="c", retention_ms=60_000), Outputs()
-        p.handle([traj("a1", "A"), traj("a2", "A")], 1000, out)
-        p.tick(10_999, out)
+        p, out = processor(policy, batch_groups=1), Outputs()
+        step(p, out, [traj("a1", "A"), traj("a2", "A")])
+        step(p, out, tick_at=10_999)
         assert batches(out) == []
-        p.tick(11_000, out)
+        step(p, out, tick_at=11_000)
         got = [[t.rollout_id for t in g.trajectories] for b in batches(out) for g in b.groups]
         assert got == ([expected] if expected else [])
 
 
 def test_a_lone_member_of_a_timed_out_group_is_dropped_and_counted():
-    p, out = GroupProcessor({}, POLICY, batch_groups=1, batches_topic="t.b", source="c", retention_ms=60_000), Outputs()
-    p.handle([traj("a1", "A")], 1000, out)
-    p.tick(20_000, out)
+    p, out = processor(batch_groups=1), Outputs()
+    step(p, out, [traj("a1", "A")])
+    step(p, out, tick_at=20_000)
     assert batches(out) == [] and p.outcomes == {"timeout_dropped": 1}
+    assert list(p.table) == [BOOK_KEY]
 
 
 def test_failed_rollouts_count_unless_the_policy_drops_them():
-    group = collector_pb2.GroupState()
-    for i, status in enumerate([pb.ROLLOUT_STATUS_SUCCEEDED, pb.ROLLOUT_STATUS_FAILED, pb.ROLLOUT_STATUS_SUCCEEDED]):
-        grouping.add_member(group, traj(f"r{i}", "G", status=status), 0)
-    keep = grouping.GroupPolicy(1000)
-    drop = grouping.GroupPolicy(1000, drop_failed=True)
-    assert len(grouping.trainable(group, keep)) == 3 and len(grouping.trainable(group, drop)) == 2
+    members = [traj(f"r{i}", "G", status=s) for i, s in enumerate(
+        [pb.ROLLOUT_STATUS_SUCCEEDED, pb.ROLLOUT_STATUS_FAILED, pb.ROLLOUT_STATUS_SUCCEEDED])]
+    assert len(grouping.trainable(members, grouping.GroupPolicy(1000))) == 3
+    assert len(grouping.trainable(members, grouping.GroupPolicy(1000, drop_failed=True))) == 2
 
 
 def test_batch_min_model_version_is_the_oldest_member():
     batch = grouping.make_batch([pb.TrajectoryGroup(group_id="A", trajectories=[traj("a", "A", version=4), traj("b", "A", version=2)])])
     assert batch.min_model_version == 2
+
+
+def test_table_writes_are_ordered_members_then_book_then_deletions():
+    p, out = processor(batch_groups=1), Outputs()
+    p.handle([traj("a1", "A", size=2), traj("a2", "A", size=2)], 1000, out)
+    keys = list(out.state_writes)
+    assert keys.index(BOOK_KEY) < keys.index(b"t/a1") and out.state_writes[b"t/a1"] is None

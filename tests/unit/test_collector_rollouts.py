@@ -7,7 +7,7 @@ from lightwire.topics import TopicNames
 from lightwire.v1 import collector_pb2
 from lightwire.v1 import events_pb2 as pb
 from services.collector import rollout_state
-from services.collector.outputs import Outputs
+from services.collector.outputs import Outputs, apply_state_writes
 from services.collector.rollout_processor import RolloutProcessor, Timing
 
 NAMES = TopicNames("t.")
@@ -110,12 +110,15 @@ def test_state_survives_in_the_table_and_deadlines_are_rebuilt_from_it():
     p = RolloutProcessor(table, simple_finalize, NAMES, "t.groups", Timing(0, 5_000, 60_000), "c")
     out = Outputs()
     p.handle([started("r1"), call("r1", 1)], 1000, out)
+    assert table == {}, "state is staged until the step's outputs are written"
+    apply_state_writes(table, out)
     # A new process (after a crash) recovers the table from the changelog, not the in-memory index.
     q = RolloutProcessor(table, simple_finalize, NAMES, "t.groups", Timing(0, 5_000, 60_000), "c")
     q.rebuild_deadlines(2_000)
     q.tick(6_001, out)
     assert [t.status for t in released(out)] == [pb.ROLLOUT_STATUS_TIMED_OUT]
     q.tick(70_000, out)
+    apply_state_writes(table, out)
     assert table == {}, "released rollouts are forgotten after the retention period"
 
 

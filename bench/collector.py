@@ -1,0 +1,197 @@
+"""End-to-end collector throughput: call events in, trajectories and ClickHouse rows out.
+
+Runs against a real broker (the test stack's, started if needed) with fresh topics per run:
+1. baseline: a bare aiokafka consumer reading and decoding the same events (the ceiling of any consumer);
+2. one collector process over 4 partitions;
+3. two collector processes (one Faust app) over 8 partitions, each with its own chDB path.
+Figures go to stdout and bench/results/collector.json. Usage: python bench/collector.py [--rollouts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aiokafka import AIOKafkaConsumer  # noqa: E402
+
+from bench.common import show, write_results  # noqa: E402
+from lightwire import topics  # noqa: E402
+from lightwire.runtime import codec  # noqa: E402
+from lightwire.runtime.kafka import EventProducer, ensure_topics  # noqa: E402
+from lightwire.stack.local_stack import LocalStack  # noqa: E402
+from lightwire.stack.settings import StackSettings  # noqa: E402
+from lightwire.v1 import events_pb2 as pb  # noqa: E402
+from tests.services_fixtures import ServiceProcess, free_port, service_env  # noqa: E402
+
+
+def rollout_events(rollout_id: str, calls: int, tokens: int) -> list[pb.Event]:
+    task = pb.Task(task_id=f"task-{rollout_id}", group_id=f"g-{rollout_id[:-1]}", group_size=1, split="train")
+    out = [codec.make_event("bench", event_id=f"{rollout_id}-s", rollout_started=pb.RolloutStarted(rollout_id=rollout_id, task=task))]
+    for seq in range(1, calls + 1):
+        call = pb.LlmCall(
+            rollout_id=rollout_id, call_id=f"{rollout_id}/{seq}", seq=seq, model="bench", model_version=1,
+            prompt_token_ids=list(range(tokens)), prompt_tokens=tokens, completion_tokens=tokens // 4, latency_ms=10.0,
+            completions=[pb.Completion(token_ids=list(range(tokens // 4)), logprobs=[-0.5] * (tokens // 4), text="x" * 40, finish_reason="stop")],
+        )
+        out.append(codec.make_event("bench", event_id=f"{rollout_id}-c{seq}", llm_call=call))
+    out.append(codec.make_event("bench", event_id=f"{rollout_id}-f", rollout_finished=pb.RolloutFinished(
+        rollout_id=rollout_id, status=pb.ROLLOUT_STATUS_SUCCEEDED, num_calls=calls)))
+    out.append(codec.make_event("bench", event_id=f"{rollout_id}-r", reward=pb.RolloutReward(rollout_id=rollout_id, name="agent", value=1.0)))
+    return out
+
+
+async def produce(bootstrap: str, names: topics.TopicNames, rollouts: int, calls: int, tokens: int) -> int:
+    events = []
+    for i in range(rollouts):
+        rid = f"r{i:06d}"
+        events.extend((rid, e) for e in rollout_events(rid, calls, tokens))
+    async with EventProducer(bootstrap, "bench", linger_ms=20) as producer:
+        for start in range(0, len(events), 5000):
+            await producer.send_many(names.rollout_events, events[start:start + 5000])
+    return len(events)
+
+
+async def count_trajectories(bootstrap: str, names: topics.TopicNames, want: int, timeout_s: float) -> float:
+    """Seconds until `want` distinct trajectories were read (measured from the call)."""
+    consumer = AIOKafkaConsumer(names.trajectories, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    seen: set[str] = set()
+    t0 = time.monotonic()
+    try:
+        while len(seen) < want:
+            if time.monotonic() - t0 > timeout_s:
+                raise TimeoutError(f"only {len(seen)} of {want} trajectories within {timeout_s}s")
+            for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                seen.update(r.key for r in records)
+        return time.monotonic() - t0
+    finally:
+        await consumer.stop()
+
+
+async def bare_consumer_rate(bootstrap: str, topic: str, total: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    n, t0 = 0, time.monotonic()
+    try:
+        while n < total:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                for r in records:
+                    codec.decode(r.value)
+                n += len(records)
+        return n / (time.monotonic() - t0)
+    finally:
+        await consumer.stop()
+
+
+def wait_rows(ports: list[int], want_calls: int, timeout_s: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = sum(httpx.get(f"http://127.0.0.1:{p}/api/counts", timeout=30).json()["llm_calls"]["n"] for p in ports)
+        if got >= want_calls:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"ClickHouse rows incomplete after {timeout_s}s")
+
+
+COLLECTOR_TUNING: dict = {}
+
+
+def stage_breakdown(port: int) -> dict:
+    """Micro-batch count and total seconds per stage, from the collector's Prometheus histogram."""
+    import httpx
+
+    out: dict[str, dict[str, float]] = {}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text.splitlines():
+        for kind in ("count", "sum"):
+            prefix = f"lw_collector_stage_seconds_{kind}{{stage=\""
+            if line.startswith(prefix):
+                stage = line[len(prefix):].split('"')[0]
+                out.setdefault(stage, {})[kind] = round(float(line.rsplit(" ", 1)[1]), 3)
+    return out
+
+
+def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: int, calls: int, tokens: int, work: Path) -> dict:
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    names = topics.TopicNames(prefix)
+    asyncio.run(ensure_topics(bootstrap, topics.topic_specs(partitions, names)))
+    total = asyncio.run(produce(bootstrap, names, rollouts, calls, tokens))
+    call_events = rollouts * calls
+    baseline = asyncio.run(bare_consumer_rate(bootstrap, names.rollout_events, total))
+    procs, ports = [], []
+    try:
+        t0 = time.monotonic()
+        for i in range(processes):
+            port = free_port()
+            env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}", **COLLECTOR_TUNING)
+            procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log").start())
+            ports.append(port)
+        started = time.monotonic() - t0
+        # Events were produced before start: the clock runs from healthy to the last trajectory and the last row.
+        t1 = time.monotonic()
+        asyncio.run(count_trajectories(bootstrap, names, rollouts, timeout_s=600))
+        wait_rows(ports, call_events, timeout_s=600)
+        elapsed = time.monotonic() - t1
+        stages = stage_breakdown(ports[0])
+    finally:
+        for p in procs:
+            p.stop()
+    return {
+        "processes": processes, "partitions": partitions, "rollouts": rollouts, "events": total, "call_events": call_events,
+        "start_s": round(started, 2), "elapsed_s": round(elapsed, 2),
+        "call_events_per_s": round(call_events / elapsed), "events_per_s": round(total / elapsed),
+        "call_events_per_s_per_process": round(call_events / elapsed / processes),
+        "bare_consumer_events_per_s": round(baseline),
+        "stages_first_process": stages,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts", type=int, default=4000)
+    parser.add_argument("--calls", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--batch-max", type=int, default=None, help="LW_COLLECTOR_BATCH_MAX for the collectors")
+    parser.add_argument("--batch-within", type=float, default=None, help="LW_COLLECTOR_BATCH_WITHIN_S for the collectors")
+    args = parser.parse_args()
+    if args.batch_max:
+        COLLECTOR_TUNING["collector_batch_max"] = args.batch_max
+    if args.batch_within:
+        COLLECTOR_TUNING["collector_batch_within_s"] = args.batch_within
+    settings = StackSettings(kafka_port=19092, kafka_controller_port=19093, state_dir=ROOT / ".lightwire" / "test-stack")
+    stack = LocalStack(settings)
+    started_here = not stack.broker.process.running()
+    stack.up(services=[])
+    work = Path(tempfile.mkdtemp(prefix="lw-bench-collector-"))
+    try:
+        one = run_collectors(settings.bootstrap, 1, 4, args.rollouts, args.calls, args.tokens, work)
+        two = run_collectors(settings.bootstrap, 2, 8, args.rollouts, args.calls, args.tokens, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if started_here:
+            stack.down()
+    figures = {"one_process": one, "two_processes": two, "scaling_ratio": round(two["call_events_per_s"] / one["call_events_per_s"], 2),
+               "target_call_events_per_s_per_process": 10_000}
+    path = write_results("collector", figures)
+    show("collector throughput", [
+        ("1 process: call events/s", f"{one['call_events_per_s']:,}"),
+        ("1 process: all events/s", f"{one['events_per_s']:,}"),
+        ("2 processes: call events/s", f"{two['call_events_per_s']:,}"),
+        ("2 processes / 1 process", f"{figures['scaling_ratio']}x"),
+        ("bare aiokafka consumer events/s (ceiling)", f"{one['bare_consumer_events_per_s']:,}"),
+        ("results", str(path)),
+    ])
+
+
+if __name__ == "__main__":
+    main()
