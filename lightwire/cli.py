@@ -21,7 +21,8 @@ model_app = typer.Typer(help="The models Lightwire serves and trains, prepared o
 app.add_typer(model_app, name="model")
 console = Console()
 
-SERVICES = ("inference", "gateway", "collector", "reward", "trainer")
+# The services that exist; compose runs exactly these (tests/unit/test_compose.py keeps the two in step).
+SERVICES = ("collector",)
 MODELS = ["tiny-llama", "smollm2-135m-instruct"]
 
 
