@@ -60,6 +60,8 @@ class AnalyticsStore:
             Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
         self.dsn = dsn
         self.client = clickhouse_connect.get_client(dsn=dsn)
+        # Building an insert context asks the server for the table's columns: once per table, not per insert.
+        self._insert_contexts: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def migrate(self) -> list[int]:
         """Apply the migrations not applied yet, in order; returns the versions applied now."""
@@ -80,8 +82,14 @@ class AnalyticsStore:
         return sorted(row[0] for row in self.client.query("SELECT version FROM lw_schema_migrations").result_rows)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.client.insert(table, rows, column_names=list(columns))
+        if not rows:
+            return
+        key = (table, tuple(columns))
+        context = self._insert_contexts.get(key)
+        if context is None:
+            context = self._insert_contexts[key] = self.client.create_insert_context(table, column_names=list(columns))
+        context.data = rows
+        self.client.insert(context=context)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         return self.client.query(sql, parameters=parameters).result_rows

@@ -1,0 +1,130 @@
+"""One batch of sequences decoded together on a transformers causal LM: left-padded prefill, then one token
+per step for every live row, sharing a KV cache; rows that finish are cut out of the cache.
+
+Synchronous: the engine runs `prefill` and `step` on its decode thread, so the event loop never blocks on torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+
+from services.inference.decoding import find_stop, processed_logprobs, sample_token
+from services.inference.engine import FinishReason, SamplingOptions
+
+Decode = Callable[[list[int]], str]
+
+
+@dataclass
+class Sequence:
+    """One completion being generated (a request with n=3 owns three)."""
+
+    prompt: tuple[int, ...]
+    index: int
+    sampling: SamplingOptions
+    max_tokens: int
+    generator: torch.Generator | None
+    # Decode text every step: needed for stop strings and streaming; otherwise text is decoded once at the end.
+    track_text: bool = False
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    aborted: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None or self.aborted
+
+
+class DecodeBatch:
+    def __init__(self, model: torch.nn.Module, sequences: list[Sequence], *, pad_id: int, eos_ids: frozenset[int], decode: Decode):
+        self.model = model
+        self.active = list(sequences)
+        self._pad_id = pad_id
+        self._eos_ids = eos_ids
+        self._decode = decode
+        self._device = next(model.parameters()).device
+        self._cache = DynamicCache()
+        self._mask: torch.Tensor | None = None
+        self._positions: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def prefill(self) -> None:
+        width = max(len(s.prompt) for s in self.active)
+        ids = torch.full((len(self.active), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(self.active), width), dtype=torch.long)
+        for row, seq in enumerate(self.active):
+            ids[row, width - len(seq.prompt) :] = torch.tensor(seq.prompt, dtype=torch.long)
+            mask[row, width - len(seq.prompt) :] = 1
+        # Positions count real tokens only, so a left-padded row sees the same positions as it would alone.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        self._mask, self._positions = mask.to(self._device), positions.to(self._device)
+        self._forward(ids.to(self._device), self._positions)
+
+    @torch.inference_mode()
+    def step(self) -> list[Sequence]:
+        """Sample one token for every live row from the last logits, retire finished rows, run the next forward.
+
+        Returns the sequences that got a token this step (finished ones included).
+        """
+        assert self._logits is not None, "prefill first"
+        stepped = []
+        for row, seq in enumerate(self.active):
+            if seq.aborted:
+                continue
+            self._sample_into(seq, self._logits[row])
+            stepped.append(seq)
+        keep = [row for row, seq in enumerate(self.active) if not seq.finished]
+        if len(keep) < len(self.active):
+            self._retire(keep)
+        if self.active:
+            last = torch.tensor([[s.token_ids[-1]] for s in self.active], dtype=torch.long, device=self._device)
+            ones = torch.ones((len(self.active), 1), dtype=self._mask.dtype, device=self._device)
+            self._mask = torch.cat([self._mask, ones], dim=-1)
+            self._positions = self._positions[:, -1:] + 1
+            self._forward(last, self._positions)
+        return stepped
+
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor) -> None:
+        out = self.model(
+            input_ids=ids,
+            attention_mask=self._mask,
+            position_ids=positions,
+            past_key_values=self._cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self._logits = out.logits[:, -1, :]
+
+    def _sample_into(self, seq: Sequence, logits: torch.Tensor) -> None:
+        opts = seq.sampling
+        logp = processed_logprobs(logits, opts.temperature, opts.top_p)
+        token = sample_token(logp, opts.temperature, seq.generator)
+        seq.token_ids.append(token)
+        seq.logprobs.append(float(logp[token]))
+        if token in self._eos_ids:
+            seq.finish_reason = "stop"
+        if seq.track_text:
+            seq.text = self._decode(seq.token_ids)
+            cut = find_stop(seq.text, opts.stop)
+            if cut is not None:
+                seq.text = seq.text[:cut]
+                seq.finish_reason = "stop"
+        if seq.finish_reason is None and len(seq.token_ids) >= seq.max_tokens:
+            seq.finish_reason = "length"
+        if seq.finish_reason is not None and not seq.track_text:
+            seq.text = self._decode(seq.token_ids)
+
+    def _retire(self, keep: list[int]) -> None:
+        self.active = [self.active[row] for row in keep]
+        if not keep:
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self._device)
+        self._cache.batch_select_indices(index)
+        self._mask = self._mask.index_select(0, index)
+        self._positions = self._positions.index_select(0, index)
