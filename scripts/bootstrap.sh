@@ -29,6 +29,7 @@ if [ ! -f "$VENV/.complete" ]; then
   echo "bootstrap: virtualenv ready in $(( $(date +%s) - start ))s"
 fi
 
-"$UV" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT"
 "$VENV/bin/python" "$ROOT/scripts/gen_proto.py" > /dev/null
+"$VENV/bin/python" "$ROOT/scripts/gen_proto.py" --client > /dev/null
+"$UV" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT" -e "$ROOT/client"
 echo "$VENV"

@@ -3,11 +3,16 @@
 The output (lightwire/v1/*_pb2*.py and .pyi stubs) is build output: git ignores it and nobody edits it.
 `python scripts/gen_proto.py [OUT_DIR]` writes into OUT_DIR (default: the repository root), so a test can
 generate into a temporary folder and compare it with what the package imports.
+`python scripts/gen_proto.py --client [OUT_DIR]` writes the agent-side subset (events, agent_hub) into
+client/lightwire_client/_gen with its imports pointing there, so lightwire-client installs on its own.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,11 +20,28 @@ PROTO_ROOT = ROOT / "proto"
 PACKAGE = Path("lightwire") / "v1"
 
 
-def proto_files() -> list[Path]:
-    return sorted((PROTO_ROOT / PACKAGE).glob("*.proto"))
+CLIENT_PROTOS = ("events", "agent_hub")
+CLIENT_OUT = ROOT / "client" / "lightwire_client" / "_gen"
 
 
-def generate(out_dir: Path) -> list[Path]:
+def proto_files(names: tuple[str, ...] | None = None) -> list[Path]:
+    found = sorted((PROTO_ROOT / PACKAGE).glob("*.proto"))
+    return [p for p in found if names is None or p.stem in names]
+
+
+def generate_client(out_dir: Path = CLIENT_OUT) -> list[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(Path(tmp), proto_files(CLIENT_PROTOS))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for path in sorted((Path(tmp) / PACKAGE).iterdir()):
+            text = re.sub(r"\bfrom lightwire\.v1 import\b", "from lightwire_client._gen import", path.read_text())
+            (out_dir / path.name).write_text(text)
+            written.append(out_dir / path.name)
+        return written
+
+
+def generate(out_dir: Path, files: list[Path] | None = None) -> list[Path]:
     from grpc_tools import protoc  # build-time dependency only
     import grpc_tools
 
@@ -32,7 +54,7 @@ def generate(out_dir: Path) -> list[Path]:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        *[str(p.relative_to(PROTO_ROOT)) for p in proto_files()],
+        *[str(p.relative_to(PROTO_ROOT)) for p in (files or proto_files())],
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed: see the messages above")
@@ -42,6 +64,12 @@ def generate(out_dir: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT
-    written = generate(target)
-    print(f"generated {len(written)} files in {target / PACKAGE}")
+    args = sys.argv[1:]
+    if args[:1] == ["--client"]:
+        target = Path(args[1]) if len(args) > 1 else CLIENT_OUT
+        written = generate_client(target)
+        print(f"generated {len(written)} files in {target}")
+    else:
+        target = Path(args[0]) if args else ROOT
+        written = generate(target)
+        print(f"generated {len(written)} files in {target / PACKAGE}")
