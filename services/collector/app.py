@@ -1,8 +1,9 @@
 """The collector's Faust application: agents over the rollout, feedback, trainer and group topics, a timer, web views.
 
-Offsets: agents consume with `take_events`, which acknowledges a micro-batch only when the loop comes back for the
-next one, i.e. after this batch's analytics rows are inserted and its records acknowledged by the broker. Faust
-flushes table changelogs before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
+Offsets: agents consume with `noack_take` and acknowledge a micro-batch themselves, after its analytics rows are
+inserted and its records acknowledged by the broker; a failing sink is retried and holds the stream, and an agent
+that crashes never acknowledges its batch (plain `take` would, on the way out). Faust flushes table changelogs
+before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import faust
+from tenacity import AsyncRetrying, stop_never, wait_exponential
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from lightwire.runtime import codec
@@ -28,6 +30,12 @@ from services.collector.rollout_state import feedback_rollout_id
 from services.collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
+
+
+async def ack(stream, events) -> None:
+    """Acknowledge a micro-batch once its outputs are written: only acknowledged offsets are ever committed."""
+    for event in events:
+        await stream.ack(event)
 
 
 def now_ms() -> int:
@@ -127,12 +135,13 @@ class Collector:
         Shielded: a stopping worker cancels its agents, and a write cut off half-way would leave rows behind that
         only a restart replays; shutdown waits for writes in flight instead.
         """
-        task = asyncio.ensure_future(self._write(out))
+        task = asyncio.ensure_future(self._write_retrying(out))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
         await asyncio.shield(task)
 
-    async def _write(self, out: Outputs) -> None:
+    async def _write_retrying(self, out: Outputs) -> None:
+        """A failed sink holds the stream (backpressure) and is retried; it never lets the batch be acknowledged."""
         for record, reason in out.dead_letters:
             letter = events_pb2.DeadLetter(
                 topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
@@ -141,6 +150,17 @@ class Collector:
             event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{self.settings.app_id()}"
             out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), codec.make_event(self.source, event_id=event_id, dead_letter=letter))
             self.metrics.dead_letters.inc()
+        out.dead_letters.clear()
+        saved = {table: dict(rows) for table, rows in out.rows.rows.items()}
+        async for attempt in AsyncRetrying(wait=wait_exponential(0.2, max=30), stop=stop_never, reraise=True,
+                                           before_sleep=lambda state: log.error(
+                                               "writing a micro-batch failed; retrying",
+                                               extra={"attempt": state.attempt_number, "error": repr(state.outcome.exception())})):
+            with attempt:
+                out.rows.rows = {table: dict(rows) for table, rows in saved.items()}
+                await self._write(out)
+
+    async def _write(self, out: Outputs) -> None:
         if self.producer is None:
             await self._start_producer()
         t0 = time.perf_counter()
@@ -148,10 +168,12 @@ class Collector:
         for topic, key, event in out.records:
             by_topic.setdefault(topic, []).append((key, event))
         sends = asyncio.gather(*(self.producer.send_many(topic, items) for topic, items in by_topic.items()))
-        rows = await self.writer.flush(out.rows)
+        try:
+            rows = await self.writer.flush(out.rows)
+        finally:
+            await sends
         self.metrics.stage_seconds.labels("analytics").observe(time.perf_counter() - t0)
         self.metrics.rows.inc(rows)
-        await sends
         self.metrics.stage_seconds.labels("write").observe(time.perf_counter() - t0)
 
     def rollout_lock(self) -> asyncio.Lock:
@@ -198,7 +220,8 @@ class Collector:
 
         @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
         async def rollout_events(stream):
-            async for events in stream.take_events(batch_max, within=within):
+            manual = stream.noack()
+            async for events in manual.noack_take(batch_max, within=within):
                 log.debug("rollout events batch", extra={"events": len(events)})
                 out = Outputs()
                 decoded = self._decode(events, out)
@@ -211,12 +234,14 @@ class Collector:
                     self._count_released(out)
                     await self.write(out)
                     apply_state_writes(self.rollout_table, out)
+                await ack(manual, events)
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
             # Feedback is keyed however its producer chose: re-key it by rollout onto the rollout topic, so it is
             # applied in order with the rollout's other events, by the instance that owns the rollout.
-            async for events in stream.take_events(batch_max, within=within):
+            manual = stream.noack()
+            async for events in manual.noack_take(batch_max, within=within):
                 out = Outputs()
                 for event, message in zip(self._decode_pairs(events, out), [e.message for e in events]):
                     if event is None:
@@ -231,19 +256,23 @@ class Collector:
                     self.metrics.events_in.labels("feedback").inc()
                     out.send(self.names.rollout_events, rollout_id, event)
                 await self.write(out)
+                await ack(manual, events)
 
         @app.agent(self.trainer_topic, name="trainer-events", concurrency=1)
         async def trainer_events(stream):
-            async for events in stream.take_events(batch_max, within=within):
+            manual = stream.noack()
+            async for events in manual.noack_take(batch_max, within=within):
                 out = Outputs()
                 for event in self._decode(events, out):
                     self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
                     add_event_rows(out.rows, event)
                 await self.write(out)
+                await ack(manual, events)
 
         @app.agent(self.groups_topic, name="groups", concurrency=1)
         async def groups(stream):
-            async for events in stream.take_events(batch_max, within=within):
+            manual = stream.noack()
+            async for events in manual.noack_take(batch_max, within=within):
                 out = Outputs()
                 trajectories = [e.trajectory for e in self._decode(events, out) if e.WhichOneof("payload") == "trajectory"]
                 async with self.group_lock():
@@ -251,6 +280,7 @@ class Collector:
                     self._count_batches(out)
                     await self.write(out)
                     apply_state_writes(self.group_table, out)
+                await ack(manual, events)
 
         @app.timer(interval=0.25)
         async def tick():

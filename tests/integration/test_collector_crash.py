@@ -106,6 +106,8 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing_a_reader_sees(bo
         if missing:
             print("MISSING", missing[:20], store.query("SELECT rollout_id, seq FROM llm_calls FINAL WHERE rollout_id IN {m:Array(String)}", {"m": missing[:5]}))
             print("TRAJ", [(e, reader.records[e], reader.sources[e]) for e in reader.records if e.removeprefix("traj-") in missing[:5]])
+            for log_file in tmp_path.glob("collector-*.log"):
+                print(log_file.name, [line for line in log_file.read_text(errors="replace").splitlines() if "ERROR" in line][:20])
         assert store.query("SELECT count(), uniqExact(rollout_id) FROM rollouts FINAL") == [(ROLLOUTS, ROLLOUTS)]
         assert sorted(r[0] for r in store.query("SELECT rollout_id FROM rollouts FINAL")) == ids
         assert store.query("SELECT count(), uniqExact(event_id) FROM llm_calls FINAL") == [(2 * ROLLOUTS, 2 * ROLLOUTS)]
