@@ -8,6 +8,12 @@ import sys
 import structlog
 
 
+def _drop_color_message(logger, method, event_dict: dict) -> dict:
+    # uvicorn attaches an ANSI-coloured copy of each message; the structured line already has the plain one.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = False) -> None:
     """Route stdlib and structlog records through one structlog formatter, tagged with the service name."""
     shared = [
@@ -15,6 +21,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = False) -> 
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

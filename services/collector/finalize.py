@@ -11,7 +11,7 @@ from services.collector import rollout_state
 from services.collector.settings import CollectorSettings
 from services.reward import credit, trajectory_builder
 from services.reward.attribution import Attributor, attribute_all
-from services.reward.registry import RewardPipeline, load_attributors, load_reward
+from services.reward.registry import RewardPipeline, load_attributors, resolve_rewards
 from services.reward.rollout_view import rollout_view
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 class TrajectoryFinalizer:
     pipeline: RewardPipeline
     attributors: tuple[Attributor, ...]
+    functions: dict
     credit: str = "identical"
     gamma: float = 1.0
     merge_turns: bool = True
@@ -29,8 +30,10 @@ class TrajectoryFinalizer:
     @classmethod
     def from_settings(cls, settings: CollectorSettings) -> "TrajectoryFinalizer":
         credit.assign(settings.collector_credit, 0.0, 0)  # an unknown strategy fails at start-up
+        pipeline = RewardPipeline.parse(settings.collector_rewards, settings.collector_task_rewards)
         return cls(
-            pipeline=RewardPipeline.parse(settings.collector_rewards, settings.collector_task_rewards),
+            pipeline=pipeline,
+            functions=resolve_rewards(pipeline, settings.collector_remote_reward_target, settings.collector_remote_reward_timeout_s),
             attributors=tuple(load_attributors(settings.collector_attributors)),
             credit=settings.collector_credit,
             gamma=settings.collector_gamma,
@@ -70,7 +73,7 @@ class TrajectoryFinalizer:
         components: dict[str, float] = {}
         for spec in self.pipeline.for_task(view.task_type):
             try:
-                [value] = load_reward(spec.name)([view.final_prompt], [view.final_completion], **context)
+                [value] = self.functions[spec.name]([view.final_prompt], [view.final_completion], **context)
             except Exception:  # a broken plug-in must not stop the stream: the component is left out, loudly
                 log.exception("reward function failed", extra={"reward": spec.name, "rollout_id": view.rollout_id})
                 continue

@@ -45,6 +45,8 @@ class CollectorSettings(ServiceSettings):
     collector_task_rewards: str = Field(
         "", description="Per task type: 'type=name[:w]+name[:w];type2=...' overrides collector_rewards for that task type."
     )
+    collector_remote_reward_target: str = Field("", description="host:port of the gRPC Reward service that scores 'remote:<name>' rewards.")
+    collector_remote_reward_timeout_s: float = Field(5.0, description="Longest wait for one remote score; past it the component is left out.")
     collector_attributors: str = Field("all", description="Comma-separated error attributors to run, or 'all'.")
     collector_sink_flush_rows: int = Field(5000, description="Analytics rows buffered before an insert is forced.")
 

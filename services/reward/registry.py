@@ -14,6 +14,7 @@ from services.reward.attribution import BUILTIN_ATTRIBUTORS, Attributor
 from services.reward.rewards import BUILTIN_REWARDS, RewardFn
 
 REWARD_GROUP = "lightwire.rewards"
+REMOTE_PREFIX = "remote:"
 ATTRIBUTOR_GROUP = "lightwire.attributors"
 
 
@@ -50,12 +51,23 @@ def parse_specs(text: str, separator: str = ",") -> tuple[RewardSpec, ...]:
     for part in (p.strip() for p in text.split(separator)):
         if not part:
             continue
-        name, _, weight = part.partition(":")
-        try:
-            specs.append(RewardSpec(name.strip(), float(weight) if weight else 1.0))
-        except ValueError:
-            raise ValueError(f"reward weight of {name!r} must be a number, got {weight!r}") from None
+        # "name", "name:w", "remote:name" or "remote:name:w": a weight is the last part, if numeric.
+        name, sep, weight = part.rpartition(":")
+        if not sep or (name == "remote" and not _is_number(weight)):
+            specs.append(RewardSpec(part))
+            continue
+        if not _is_number(weight):
+            raise ValueError(f"reward weight of {name!r} must be a number, got {weight!r}")
+        specs.append(RewardSpec(name.strip(), float(weight)))
     return tuple(specs)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -76,11 +88,30 @@ class RewardPipeline:
         pipeline = cls(parse_specs(default), tasks)
         for specs in (pipeline.default, *tasks.values()):
             for spec in specs:
-                load_reward(spec.name)  # fail at start-up, not on the first rollout
+                if not spec.name.startswith(REMOTE_PREFIX):
+                    load_reward(spec.name)  # fail at start-up, not on the first rollout
         return pipeline
 
     def for_task(self, task_type: str) -> tuple[RewardSpec, ...]:
         return self.per_task.get(task_type, self.default)
+
+    def names(self) -> set[str]:
+        return {s.name for specs in (self.default, *self.per_task.values()) for s in specs}
+
+
+def resolve_rewards(pipeline: RewardPipeline, remote_target: str = "", remote_timeout_s: float = 5.0) -> dict[str, RewardFn]:
+    """Every function a pipeline names; "remote:<name>" is scored by the Reward service at `remote_target`."""
+    from services.reward.remote import RemoteReward
+
+    functions: dict[str, RewardFn] = {}
+    for name in sorted(pipeline.names()):
+        if name.startswith(REMOTE_PREFIX):
+            if not remote_target:
+                raise ValueError(f"{name} needs the Reward service's address: set LW_COLLECTOR_REMOTE_REWARD_TARGET")
+            functions[name] = RemoteReward(name.removeprefix(REMOTE_PREFIX), remote_target, remote_timeout_s)
+        else:
+            functions[name] = load_reward(name)
+    return functions
 
 
 def load_attributors(text: str) -> list[Attributor]:
