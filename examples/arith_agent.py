@@ -1,0 +1,91 @@
+"""The demo agent: arithmetic word problems in several turns with a calculator tool, written with the plain OpenAI SDK.
+
+Nothing here knows about Lightwire except the two lines that take the per-rollout client and report the reward.
+Run it against a local stack:  python examples/arith_agent.py --target 127.0.0.1:50052 --concurrency 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import operator
+import re
+
+from lightwire_client import Rollout, Worker, WorkerConfig
+
+SYSTEM = (
+    "You solve arithmetic word problems. Use the calculator tool for arithmetic. "
+    "When you know the result, reply with a final line 'Answer: <number>'."
+)
+CALCULATOR = {
+    "type": "function",
+    "function": {
+        "name": "calculator",
+        "description": "Evaluate an arithmetic expression with + - * / and parentheses.",
+        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+    },
+}
+ANSWER = re.compile(r"answer\s*[:=]\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.USub: operator.neg}
+
+
+def calculate(expression: str) -> float:
+    """A safe evaluator: numbers and + - * / only (the model's input is never exec'd)."""
+
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in OPS:
+            return OPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in OPS:
+            return OPS[type(node.op)](ev(node.operand))
+        raise ValueError(f"unsupported expression: {expression!r}")
+
+    return ev(ast.parse(expression, mode="eval"))
+
+
+def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_tokens: int = 96) -> float:
+    """One rollout: returns (and reports) 1.0 for a correct final answer, else 0.0."""
+    client = rollout.openai_client()
+    question = rollout.input["question"]
+    temperature = float(rollout.metadata.get("temperature", "1.0"))
+    messages: list[dict] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    text = ""
+    for _ in range(max_turns):
+        reply = client.chat.completions.create(
+            model=model, messages=messages, tools=[CALCULATOR], temperature=temperature, max_tokens=max_tokens
+        ).choices[0].message
+        text = reply.content or ""
+        if not reply.tool_calls:
+            break
+        messages.append({"role": "assistant", "content": text, "tool_calls": [c.model_dump() for c in reply.tool_calls]})
+        for call in reply.tool_calls:
+            try:
+                result = str(calculate(json.loads(call.function.arguments)["expression"]))
+            except (ValueError, KeyError, SyntaxError, ZeroDivisionError, json.JSONDecodeError) as exc:
+                result = f"error: {exc}"
+                rollout.emit_span("calculator", kind="tool", attributes={"arguments": call.function.arguments}, error=exc)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    match = ANSWER.search(text)
+    expected = json.loads(rollout.task.reference_json)["answer"] if rollout.task.reference_json else None
+    reward = float(match is not None and expected is not None and abs(float(match.group(1)) - float(expected)) < 1e-6)
+    rollout.emit_reward(reward)
+    return reward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="127.0.0.1:50052", help="the gateway's AgentHub gRPC address")
+    parser.add_argument("--api-key", default="")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--max-tasks", type=int, default=None)
+    args = parser.parse_args()
+    Worker(solve, WorkerConfig(target=args.target, api_key=args.api_key, concurrency=args.concurrency, max_tasks=args.max_tasks,
+                               task_types=("arith",))).run_forever()
+
+
+if __name__ == "__main__":
+    main()
