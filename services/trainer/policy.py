@@ -1,0 +1,111 @@
+"""The policy being trained: a transformers causal LM (optionally a peft LoRA on it), its optimizer, one GRPO update."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from services.trainer.collate import Sequences
+from services.trainer.grpo import LossConfig, policy_loss, token_logprobs
+
+
+@dataclass
+class UpdateMetrics:
+    loss: float
+    kl: float
+    clip_fraction: float
+    ratio_mean: float
+    tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Policy:
+    def __init__(self, model_dir: Path, *, device: str = "auto", lr: float = 1e-5, weight_decay: float = 0.0,
+                 lora_rank: int | None = None, loss: LossConfig = LossConfig(), temperature: float = 1.0,
+                 max_grad_norm: float = 1.0, micro_batch: int = 8):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+        self.lora = lora_rank is not None
+        if self.lora:
+            from peft import LoraConfig, get_peft_model
+
+            model = get_peft_model(model, LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules="all-linear", lora_dropout=0.0))
+        self.model = model.to(self.device)
+        self.model.train()
+        # A frozen copy for the KL penalty; with LoRA the base model (adapter off) plays that part for free.
+        self.reference = None
+        if loss.kl_coef > 0 and not self.lora:
+            self.reference = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).to(self.device).eval()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        self.loss_config = loss
+        self.temperature = temperature
+        self.max_grad_norm = max_grad_norm
+        self.micro_batch = micro_batch
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+
+    def sequence_logprobs(self, seqs: Sequences, model=None) -> torch.Tensor:
+        """Log-probability of every next token under the model ([N, T-1]), at the sampling temperature."""
+        model = model or self.model
+        ids = seqs.input_ids.to(self.device)
+        logits = model(input_ids=ids, attention_mask=seqs.attention_mask.to(self.device)).logits[:, :-1]
+        return token_logprobs(logits, ids[:, 1:], self.temperature)
+
+    def update(self, seqs: Sequences) -> UpdateMetrics:
+        """One optimizer step over all sequences, in micro-batches with gradients accumulated."""
+        t0 = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        total_weight = float(seqs.weights.sum()) or 1.0
+        loss_sum = kl_sum = clip_sum = ratio_sum = 0.0
+        for start in range(0, len(seqs), self.micro_batch):
+            part = seqs.slice(start, start + self.micro_batch)
+            logprobs = self.sequence_logprobs(part)
+            ref = self._reference_logprobs(part)
+            out = policy_loss(
+                logprobs, part.behaviour_logprobs.to(self.device), part.advantages.to(self.device), part.response_mask.to(self.device),
+                self.loss_config, ref_logprobs=ref, sequence_weights=part.weights.to(self.device),
+            )
+            share = float(part.weights.sum()) / total_weight
+            (out.loss * share).backward()
+            loss_sum += float(out.loss) * share
+            kl_sum += out.kl * share
+            clip_sum += out.clip_fraction * share
+            ratio_sum += out.ratio_mean * share
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
+        self.optimizer.step()
+        return UpdateMetrics(loss_sum, kl_sum, clip_sum, ratio_sum, seqs.model_tokens, time.perf_counter() - t0)
+
+    def _reference_logprobs(self, part: Sequences) -> torch.Tensor | None:
+        if self.loss_config.kl_coef <= 0:
+            return None
+        with torch.no_grad():
+            if self.lora:
+                with self.model.disable_adapter():
+                    return self.sequence_logprobs(part)
+            return self.sequence_logprobs(part, self.reference)
+
+    def save(self, directory: Path) -> str:
+        """Full weights as a transformers directory, or the LoRA adapter; returns the WeightVersion format."""
+        self.model.save_pretrained(directory, safe_serialization=True)
+        if not self.lora:
+            self.tokenizer.save_pretrained(directory)
+        return "lora" if self.lora else "full"

@@ -1,0 +1,54 @@
+"""Trainer settings (env prefix LW_, e.g. LW_TRAINER_LR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lightwire.settings import ServiceSettings
+
+
+class TrainerSettings(ServiceSettings):
+    trainer_model: str = Field("tiny-llama", description="Model name (tiny-llama, smollm2-135m-instruct) or a model directory.")
+    trainer_device: str = Field("auto", description="auto (CUDA when present), cpu or cuda.")
+    trainer_lr: float = Field(1e-5, description="AdamW learning rate.")
+    trainer_weight_decay: float = Field(0.0, description="AdamW weight decay.")
+    trainer_max_grad_norm: float = Field(1.0, description="Gradient clipping norm.")
+    trainer_lora: bool = Field(False, description="Train a LoRA adapter (peft) instead of every weight.")
+    trainer_lora_rank: int = Field(16, description="LoRA rank.")
+    trainer_clip_low: float = Field(0.2, description="Lower clip of the importance ratio (1 - clip_low).")
+    trainer_clip_high: float = Field(0.28, description="Upper clip of the importance ratio (1 + clip_high).")
+    trainer_kl_coef: float = Field(0.0, description="Weight of the k3 KL penalty to the base model; 0 turns it off.")
+    trainer_scale_by_std: bool = Field(True, description="Divide group-centred rewards by the group's std.")
+    trainer_temperature: float = Field(1.0, description="Sampling temperature the behaviour logprobs were taken at.")
+    trainer_max_staleness: int = Field(4, description="Largest (current - batch) version gap trained at full weight.")
+    trainer_stale_policy: Literal["drop", "reweight"] = Field("drop", description="What happens to staler batches.")
+    trainer_micro_batch: int = Field(8, description="Sequences per forward/backward pass (gradients accumulate).")
+    trainer_publish_every: int = Field(1, description="Write a checkpoint and announce it every N updates.")
+    trainer_checkpoint_dir: Path = Field(Path(""), description="Where checkpoints go; default <state_dir>/checkpoints.")
+    trainer_keep_checkpoints: int = Field(3, description="Checkpoints kept on disk (inference may still be loading one).")
+    trainer_host: str = Field("127.0.0.1", description="Address of /healthz and /metrics.")
+    trainer_ops_port: int = Field(8104, description="Port of /healthz and /metrics.")
+    trainer_seed: int = Field(0, description="Seed of torch's generators.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainerSettings":
+        if not 0 <= self.trainer_clip_low < 1:
+            raise ValueError("LW_TRAINER_CLIP_LOW must be in [0, 1)")
+        if self.trainer_micro_batch < 1 or self.trainer_publish_every < 1:
+            raise ValueError("LW_TRAINER_MICRO_BATCH and LW_TRAINER_PUBLISH_EVERY must be at least 1")
+        return self
+
+    def checkpoint_dir(self) -> Path:
+        return self.trainer_checkpoint_dir if str(self.trainer_checkpoint_dir) not in ("", ".") else self.state_dir / "checkpoints"
+
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.trainer_ops_port}/healthz"
+
+    def listen_ports(self) -> set[int]:
+        return {self.trainer_ops_port}
+
+
+Settings = TrainerSettings

@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from lightwire.v1 import events_pb2 as pb
+from services.trainer.collate import collate
+
+
+def traj(rid, reward, transitions):
+    return pb.Trajectory(rollout_id=rid, reward=reward, transitions=transitions)
+
+
+def tr(prompt, response, mask, logprobs, reward):
+    return pb.Transition(prompt_token_ids=prompt, response_token_ids=response, response_mask=mask, response_logprobs=logprobs, reward=reward)
+
+
+def test_sequences_keep_the_captured_tokens_and_align_masks_with_the_predicting_positions():
+    batch = pb.TrainingBatch(batch_id="b", groups=[pb.TrajectoryGroup(group_id="g", trajectories=[
+        traj("a", 1.0, [tr([1, 2], [3, 4, 5], [1, 0, 1], [-0.1, 0.0, -0.3], 1.0)]),
+        traj("b", 0.0, [tr([1], [6], [1], [-0.2], 0.0), tr([1, 6, 7], [8], [1], [-0.4], 0.0)]),
+    ])])
+    s = collate(batch, pad_id=0)
+    assert s.input_ids.tolist() == [[1, 2, 3, 4, 5], [1, 6, 0, 0, 0], [1, 6, 7, 8, 0]]
+    assert s.attention_mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 1, 0]]
+    # row 0: prompt length 2 -> response tokens predicted at positions 1, 2, 3
+    assert s.response_mask.tolist()[0] == [0, 1, 0, 1]
+    assert s.behaviour_logprobs[0].tolist() == pytest.approx([0, -0.1, 0.0, -0.3])
+    assert s.response_mask.tolist()[2] == [0, 0, 1, 0]
+    # one reward per rollout: [1, 0] -> mean 0.5, sample std 0.7071 -> a: +0.7071, b's two transitions: -0.7071
+    assert s.advantages.tolist() == pytest.approx([0.70711, -0.70711, -0.70711], rel=1e-4)
+    # rollout b has two transitions: each counts half
+    assert s.weights.tolist() == [1.0, 0.5, 0.5]
+    assert s.model_tokens == 4
+
+
+def test_an_empty_batch_is_refused():
+    with pytest.raises(ValueError, match="no trainable tokens"):
+        collate(pb.TrainingBatch(batch_id="b"), pad_id=0)
