@@ -5,15 +5,19 @@ VENV := $(shell $(PYTHON) scripts/venv_path.py)
 LW := $(VENV)/bin/lightwire
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: setup demo test test-unit test-integration stack-up stack-down bench
+.PHONY: setup models demo test test-unit test-integration stack-up stack-down bench
 
 setup:  ## the cached virtualenv, lightwire installed into it, generated protobuf code
 	@bash scripts/bootstrap.sh > /dev/null
 
-demo: setup  ## the local stack and the main job
+models: setup  ## convert SmolLM2-135M-Instruct once and build the tiny test model (cached)
+	@$(LW) model prepare
+
+demo: setup models  ## the local stack and the main job
 	@$(LW) demo
 
 test: setup  ## everything the tests need is started by the test session itself and stopped after it
+	@$(LW) model prepare --name tiny-llama
 	@$(PYTEST) -q -m "not gpu" $(PYTEST_ARGS)
 
 test-unit: setup

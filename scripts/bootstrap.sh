@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing, reusing the caches: the virtualenv (keyed by requirements/dev.lock), then
+# Installs what is missing, reusing the caches: the virtualenv (keyed by requirements/dev.lock and nodeps.txt), then
 # lightwire itself (editable, into that venv) and the generated protobuf modules.
 # Usage: scripts/bootstrap.sh   (LW_CACHE_DIR overrides the cache, default ~/.cache/lightwire)
 set -euo pipefail
@@ -25,6 +25,7 @@ if [ ! -f "$VENV/.complete" ]; then
   rm -rf "$VENV"
   "$UV" venv -q -p "$PYTHON" "$VENV"
   "$UV" pip install -q --python "$VENV/bin/python" -r "$ROOT/requirements/dev.lock"
+  "$UV" pip install -q --python "$VENV/bin/python" --no-deps -r "$ROOT/requirements/nodeps.txt"
   date -u +%FT%TZ > "$VENV/.complete"
   echo "bootstrap: virtualenv ready in $(( $(date +%s) - start ))s"
 fi

@@ -11,5 +11,6 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 cache = Path(os.environ.get("LW_CACHE_DIR") or Path.home() / ".cache" / "lightwire")
-digest = hashlib.sha256((root / "requirements" / "dev.lock").read_bytes() + sys.version.encode()).hexdigest()[:16]
+locks = [root / "requirements" / "dev.lock", root / "requirements" / "nodeps.txt"]
+digest = hashlib.sha256(b"".join(p.read_bytes() for p in locks) + sys.version.encode()).hexdigest()[:16]
 print(cache / f"venv-{digest}")
