@@ -11,7 +11,8 @@ from services.collector import rollout_state
 from services.collector.settings import CollectorSettings
 from services.reward import credit, trajectory_builder
 from services.reward.attribution import Attributor, attribute_all
-from services.reward.registry import RewardPipeline, load_attributors, resolve_rewards
+from services.reward.registry import RewardPipeline, combine, resolve_attributors, resolve_rewards
+from services.reward.rewards import reward_context
 from services.reward.rollout_view import rollout_view
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrajectoryFinalizer:
     pipeline: RewardPipeline
-    attributors: tuple[Attributor, ...]
+    attributors: dict[str, Attributor]
     functions: dict
     credit: str = "identical"
     gamma: float = 1.0
@@ -30,11 +31,11 @@ class TrajectoryFinalizer:
     @classmethod
     def from_settings(cls, settings: CollectorSettings) -> "TrajectoryFinalizer":
         credit.assign(settings.collector_credit, 0.0, 0)  # an unknown strategy fails at start-up
-        pipeline = RewardPipeline.parse(settings.collector_rewards, settings.collector_task_rewards)
+        pipeline = RewardPipeline.parse(settings.collector_rewards, settings.collector_task_rewards, settings.collector_attributors)
         return cls(
             pipeline=pipeline,
             functions=resolve_rewards(pipeline, settings.collector_remote_reward_target, settings.collector_remote_reward_timeout_s),
-            attributors=tuple(load_attributors(settings.collector_attributors)),
+            attributors=resolve_attributors(pipeline),
             credit=settings.collector_credit,
             gamma=settings.collector_gamma,
             merge_turns=settings.collector_merge_turns,
@@ -45,13 +46,12 @@ class TrajectoryFinalizer:
         c = rollout_state.contents(state)
         task = c.started.task if c.started else events_pb2.Task()
         view = rollout_view(state.rollout_id, task, c.calls, c.spans, c.rewards, c.feedback, c.finished, timed_out)
-        attributions = attribute_all(view, self.attributors)
+        attributions = attribute_all(view, [self.attributors[n] for n in self.pipeline.attributors_for(task.task_type)])
         components = self._rewards(view, attributions)
-        reward = sum(components[s.name] * s.weight for s in self.pipeline.for_task(task.task_type) if s.name in components)
+        reward = combine(components, self.pipeline.for_task(task.task_type))
 
-        trained_calls = [call for call in c.calls if credit.selected(call.agent_name, self.train_agents)]
-        built = trajectory_builder.build(trained_calls, merge=self.merge_turns)
-        step_rewards = self._step_rewards(trained_calls, built.transitions, view.step_rewards)
+        built = trajectory_builder.build(c.calls, merge=self.merge_turns, train_agents=self.train_agents)
+        step_rewards = credit.step_rewards_by_call(built.call_ids, view.step_rewards)
         per_transition = credit.assign(self.credit, reward, len(built.transitions), gamma=self.gamma, step_rewards=step_rewards)
         for transition, value in zip(built.transitions, per_transition):
             transition.reward = value
@@ -65,11 +65,7 @@ class TrajectoryFinalizer:
         return trajectory, components
 
     def _rewards(self, view, attributions: list[events_pb2.Attribution]) -> dict[str, float]:
-        context = {
-            "reference": [view.reference], "agent_rewards": [list(view.agent_rewards)], "feedback": [list(view.feedback)],
-            "calls": [list(view.calls)], "spans": [list(view.spans)], "attributions": [[a.error_class for a in attributions]],
-            "task_type": view.task_type, "rollout_id": view.rollout_id,
-        }
+        context = reward_context(view, [a.error_class for a in attributions])
         components: dict[str, float] = {}
         for spec in self.pipeline.for_task(view.task_type):
             try:
@@ -80,13 +76,3 @@ class TrajectoryFinalizer:
             if value is not None and math.isfinite(value):
                 components[spec.name] = float(value)
         return components
-
-    @staticmethod
-    def _step_rewards(calls, transitions, by_call: dict[str, float]) -> list[float]:
-        """Per-step rewards reported for calls, summed per transition (merged calls share one)."""
-        ordered = [by_call.get(call.call_id, 0.0) for call in calls if call.completions and call.completions[0].token_ids]
-        out, i = [], 0
-        for t in transitions:
-            out.append(sum(ordered[i:i + t.merged_calls]))
-            i += t.merged_calls
-        return out

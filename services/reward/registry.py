@@ -1,8 +1,8 @@
 """Finding reward functions and attributors by name: built-ins first, then the entry point groups
 `lightwire.rewards` and `lightwire.attributors`, so a package adds its own without touching Lightwire.
 
-Pipelines are configured as text: "name[:weight],..." for the default, and per task type
-"type=name[:weight]+name[:weight];type2=...".
+Pipelines are configured as text: rewards "name[:weight],..." for the default and, per task type,
+"type=name[:weight]+name[:weight];type2=..."; attributors "all" or "name,..." and, per task type, "type=name+name;...".
 """
 
 from __future__ import annotations
@@ -14,12 +14,17 @@ from services.reward.attribution import BUILTIN_ATTRIBUTORS, Attributor
 from services.reward.rewards import BUILTIN_REWARDS, RewardFn
 
 REWARD_GROUP = "lightwire.rewards"
-REMOTE_PREFIX = "remote:"
 ATTRIBUTOR_GROUP = "lightwire.attributors"
+REMOTE_PREFIX = "remote:"
+ALL = "all"
 
 
 class UnknownPlugin(LookupError):
     pass
+
+
+def _available(builtins: dict, group: str) -> list[str]:
+    return sorted(set(builtins) | {ep.name for ep in entry_points(group=group)})
 
 
 def _load(name: str, builtins: dict, group: str, kind: str):
@@ -27,9 +32,22 @@ def _load(name: str, builtins: dict, group: str, kind: str):
         return builtins[name]
     for ep in entry_points(group=group):
         if ep.name == name:
-            return ep.load()
-    available = sorted(set(builtins) | {ep.name for ep in entry_points(group=group)})
-    raise UnknownPlugin(f"no {kind} named {name!r}; available: {', '.join(available)}")
+            try:
+                fn = ep.load()
+            except Exception as exc:  # an installed but broken plug-in: say which, and why
+                raise UnknownPlugin(f"{kind} {name!r} is registered as {ep.value!r} but does not load: {exc!r}") from exc
+            if not callable(fn):
+                raise UnknownPlugin(f"{kind} {name!r} ({ep.value}) is not callable")
+            return fn
+    raise UnknownPlugin(f"no {kind} named {name!r}; available: {', '.join(_available(builtins, group))}")
+
+
+def available_rewards() -> list[str]:
+    return _available(BUILTIN_REWARDS, REWARD_GROUP)
+
+
+def available_attributors() -> list[str]:
+    return _available(BUILTIN_ATTRIBUTORS, ATTRIBUTOR_GROUP)
 
 
 def load_reward(name: str) -> RewardFn:
@@ -70,38 +88,75 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _per_task(text: str, what: str) -> dict[str, str]:
+    """ "type=a+b;type2=c" -> {"type": "a+b", "type2": "c"} """
+    out = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        task_type, sep, value = entry.partition("=")
+        if not sep or not task_type.strip():
+            raise ValueError(f"per-task {what} must look like 'type=name+name', got {entry!r}")
+        out[task_type.strip()] = value
+    return out
+
+
+def _attributor_names(text: str, separator: str) -> tuple[str, ...]:
+    if text.strip() == ALL:
+        return (ALL,)
+    return tuple(n.strip() for n in text.split(separator) if n.strip())
+
+
 @dataclass(frozen=True)
 class RewardPipeline:
+    """Which rewards (with weights) and which attributors apply, by default and per task type."""
+
     default: tuple[RewardSpec, ...]
     per_task: dict[str, tuple[RewardSpec, ...]] = field(default_factory=dict)
+    attributors: tuple[str, ...] = (ALL,)
+    task_attributors: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, default: str, per_task: str = "") -> "RewardPipeline":
-        tasks = {}
-        for entry in (e.strip() for e in per_task.split(";")):
-            if not entry:
-                continue
-            task_type, sep, specs = entry.partition("=")
-            if not sep:
-                raise ValueError(f"per-task rewards must look like 'type=name[:w]+name[:w]', got {entry!r}")
-            tasks[task_type.strip()] = parse_specs(specs, "+")
-        pipeline = cls(parse_specs(default), tasks)
-        for specs in (pipeline.default, *tasks.values()):
+    def parse(cls, default: str, per_task: str = "", attributors: str = ALL, task_attributors: str = "") -> "RewardPipeline":
+        pipeline = cls(
+            default=parse_specs(default),
+            per_task={t: parse_specs(s, "+") for t, s in _per_task(per_task, "rewards").items()},
+            attributors=_attributor_names(attributors, ","),
+            task_attributors={t: _attributor_names(s, "+") for t, s in _per_task(task_attributors, "attributors").items()},
+        )
+        pipeline.validate()
+        return pipeline
+
+    def validate(self) -> None:
+        """Every name resolves: fail at start-up, not on the first rollout. Remote rewards are checked by their service."""
+        for specs in (self.default, *self.per_task.values()):
             for spec in specs:
                 if not spec.name.startswith(REMOTE_PREFIX):
-                    load_reward(spec.name)  # fail at start-up, not on the first rollout
-        return pipeline
+                    load_reward(spec.name)
+        for names in (self.attributors, *self.task_attributors.values()):
+            for name in names:
+                if name != ALL:
+                    load_attributor(name)
 
     def for_task(self, task_type: str) -> tuple[RewardSpec, ...]:
         return self.per_task.get(task_type, self.default)
+
+    def attributors_for(self, task_type: str) -> tuple[str, ...]:
+        names = self.task_attributors.get(task_type, self.attributors)
+        return tuple(BUILTIN_ATTRIBUTORS) if names == (ALL,) else names
 
     def names(self) -> set[str]:
         return {s.name for specs in (self.default, *self.per_task.values()) for s in specs}
 
 
+def combine(components: dict[str, float], specs: tuple[RewardSpec, ...]) -> float:
+    """The scalar reward: the weighted sum of the components that applied (a missing one counts 0)."""
+    return sum(components[s.name] * s.weight for s in specs if s.name in components)
+
+
 def resolve_rewards(pipeline: RewardPipeline, remote_target: str = "", remote_timeout_s: float = 5.0) -> dict[str, RewardFn]:
     """Every function a pipeline names; "remote:<name>" is scored by the Reward service at `remote_target`."""
-    from services.reward.remote import RemoteReward
+    from services.reward.remote import RemoteReward  # grpc only when a pipeline asks for it
 
     functions: dict[str, RewardFn] = {}
     for name in sorted(pipeline.names()):
@@ -114,6 +169,13 @@ def resolve_rewards(pipeline: RewardPipeline, remote_target: str = "", remote_ti
     return functions
 
 
+def resolve_attributors(pipeline: RewardPipeline) -> dict[str, Attributor]:
+    """Every attributor any task type of the pipeline uses, by name."""
+    names = {n for t in (None, *pipeline.task_attributors) for n in pipeline.attributors_for(t or "")}
+    return {n: load_attributor(n) for n in sorted(names)}
+
+
 def load_attributors(text: str) -> list[Attributor]:
-    names = list(BUILTIN_ATTRIBUTORS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
-    return [load_attributor(n) for n in names]
+    """Attributors from "all" or "name,name"."""
+    names = _attributor_names(text, ",")
+    return [load_attributor(n) for n in (BUILTIN_ATTRIBUTORS if names == (ALL,) else names)]

@@ -1,8 +1,15 @@
 """Built-in reward functions, TRL style: `fn(prompts, completions, **context) -> list[float | None]`.
 
-One entry per sample; None means "does not apply" (the pipeline then leaves the component out). Context keys a
-rollout supplies (see services/collector/finalize.py): reference (dict), agent_rewards (list[float]), feedback
-(list[float]), calls (list[CallView]), attributions (list[str] error classes).
+One entry per sample; None means "does not apply" (the pipeline then leaves the component out). Per-sample context
+is a list as long as `completions`. The keys a rollout supplies are built by `reward_context` below:
+
+- reference: dict, the task's reference data (e.g. {"answer": 42})
+- agent_rewards: list[float], rewards the agent reported for the whole rollout, in arrival order
+- feedback: list[float], external feedback values (users, labelers)
+- latencies_ms: list[float], latency of each LLM call
+- tool_results: list[bool], one per tool span, True when the tool succeeded
+- attributions: list[str], the error classes attributed to the rollout
+- calls / spans: the CallView / SpanView objects (local rewards only: they do not cross the Reward service)
 """
 
 from __future__ import annotations
@@ -11,21 +18,46 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from services.reward.rollout_view import RolloutView
+
 RewardFn = Callable[..., list[float | None]]
 
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-ANSWER_LINE = re.compile(r"(?:final answer|answer)\s*[:=]\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+ANSWER_LINE = r"(?:final answer|answer)\s*[:=]\s*-?\d+(?:\.\d+)?"
+
+
+def reward_context(view: RolloutView, attribution_classes: Sequence[str]) -> dict:
+    """The context one rollout supplies to every reward function (one sample: every list has length 1)."""
+    return {
+        "reference": [view.reference],
+        "agent_rewards": [list(view.agent_rewards)],
+        "feedback": [list(view.feedback)],
+        "latencies_ms": [[c.latency_ms for c in view.calls]],
+        "tool_results": [[not s.failed for s in view.spans if s.kind == "tool"]],
+        "attributions": [list(attribution_classes)],
+        "calls": [list(view.calls)],
+        "spans": [list(view.spans)],
+        "task_type": view.task_type,
+        "rollout_id": view.rollout_id,
+    }
 
 
 def _per_sample(completions: Sequence[str], key: str, context: dict) -> list:
     values = context.get(key)
     if values is None:
         return [None] * len(completions)
-    return list(values)
+    values = list(values)
+    if len(values) != len(completions):
+        raise ValueError(f"context {key!r} has {len(values)} entries for {len(completions)} completions; give one per sample")
+    return values
 
 
 def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower()).rstrip(".")
+
+
+def _reference_answer(ref) -> object | None:
+    return ref.get("answer") if isinstance(ref, dict) else None
 
 
 def last_number(text: str) -> float | None:
@@ -34,22 +66,29 @@ def last_number(text: str) -> float | None:
 
 
 def exact_match(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
-    """1.0 when the completion equals the reference answer (case and spacing ignored)."""
-    refs = _per_sample(completions, "reference", context)
-    return [None if not ref or "answer" not in ref else float(_normalise(c) == _normalise(str(ref["answer"])))
-            for c, ref in zip(completions, refs)]
-
-
-def numeric_match(prompts: Sequence[str], completions: Sequence[str], tolerance: float = 1e-6, **context) -> list[float | None]:
-    """1.0 when the last number in the completion equals the reference answer within a tolerance."""
-    refs = _per_sample(completions, "reference", context)
+    """1.0 when the completion equals the reference answer (case, outer spacing and a final period ignored)."""
     out: list[float | None] = []
-    for c, ref in zip(completions, refs):
-        if not ref or "answer" not in ref:
+    for c, ref in zip(completions, _per_sample(completions, "reference", context)):
+        answer = _reference_answer(ref)
+        out.append(None if answer is None else float(_normalise(c) == _normalise(str(answer))))
+    return out
+
+
+def numeric_match(prompts: Sequence[str], completions: Sequence[str], tolerance: float = 1e-6,
+                  relative_tolerance: float = 0.0, **context) -> list[float | None]:
+    """1.0 when the last number in the completion equals the numeric reference answer within the tolerances.
+
+    The last number, because models reason first and conclude last ("40 + 2 = 42").
+    """
+    out: list[float | None] = []
+    for c, ref in zip(completions, _per_sample(completions, "reference", context)):
+        try:
+            expected = float(str(_reference_answer(ref)).replace(",", ""))
+        except ValueError:  # no answer, or not a number: this reward does not judge it
             out.append(None)
             continue
         got = last_number(c)
-        out.append(float(got is not None and math.isclose(got, float(ref["answer"]), abs_tol=tolerance)))
+        out.append(float(got is not None and math.isclose(got, expected, abs_tol=float(tolerance), rel_tol=float(relative_tolerance))))
     return out
 
 
@@ -59,29 +98,38 @@ def task_completion(prompts: Sequence[str], completions: Sequence[str], **contex
 
 
 def tool_success_rate(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
-    """Share of tool spans that succeeded; None when no tool ran."""
-    out: list[float | None] = []
-    for spans in _per_sample(completions, "spans", context):
-        tools = [s for s in (spans or []) if s.kind == "tool"]
-        out.append(None if not tools else sum(1 for s in tools if not (s.error_type or s.error_message)) / len(tools))
-    return out
+    """Share of tool calls that succeeded; None when no tool ran. Reads `tool_results`, else the tool `spans`."""
+    if context.get("tool_results") is not None:
+        results = _per_sample(completions, "tool_results", context)
+    else:
+        results = [None if spans is None else [not s.failed for s in spans if s.kind == "tool"]
+                   for spans in _per_sample(completions, "spans", context)]
+    return [sum(map(bool, r)) / len(r) if r else None for r in results]
 
 
 def latency_penalty(prompts: Sequence[str], completions: Sequence[str], budget_ms: float = 10_000.0, **context) -> list[float | None]:
-    """0 within the budget, down to -1 at twice the budget: -(total - budget) / budget, clipped."""
+    """0 within the budget, down to -1 at twice the budget: -(total - budget) / budget, clipped.
+
+    Reads `latencies_ms`, else the `calls`; None without any call.
+    """
+    if context.get("latencies_ms") is not None:
+        latencies = _per_sample(completions, "latencies_ms", context)
+    else:
+        latencies = [None if calls is None else [c.latency_ms for c in calls] for calls in _per_sample(completions, "calls", context)]
+    budget = float(budget_ms)
+    return [None if not ms else -min(1.0, max(0.0, (sum(ms) - budget) / budget)) for ms in latencies]
+
+
+def format_validity(prompts: Sequence[str], completions: Sequence[str], pattern: str = ANSWER_LINE, **context) -> list[float | None]:
+    """1.0 when the completion states its result in the expected format (default: an 'Answer: <number>' line).
+
+    A task's reference may carry its own regex as {"format": "..."}; it wins over `pattern`.
+    """
     out: list[float | None] = []
-    for calls in _per_sample(completions, "calls", context):
-        if not calls:
-            out.append(None)
-            continue
-        total = sum(c.latency_ms for c in calls)
-        out.append(-min(1.0, max(0.0, (total - budget_ms) / budget_ms)))
+    for c, ref in zip(completions, _per_sample(completions, "reference", context)):
+        regex = ref.get("format") if isinstance(ref, dict) and ref.get("format") else pattern
+        out.append(float(re.search(regex, c, re.IGNORECASE) is not None))
     return out
-
-
-def format_validity(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
-    """1.0 when the completion states its result on an 'Answer: <number>' line."""
-    return [float(bool(ANSWER_LINE.search(c))) for c in completions]
 
 
 def user_feedback(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
@@ -89,14 +137,17 @@ def user_feedback(prompts: Sequence[str], completions: Sequence[str], **context)
     return [sum(f) / len(f) if f else None for f in _per_sample(completions, "feedback", context)]
 
 
-# Graceful degradation: how bad each failure is, so a crash scores below a wrong but well-formed answer.
+# Graceful degradation: how bad each failure is, so that, added to a correctness reward (0 for a wrong answer),
+# a crash scores below a wrong but well-formed answer. Upstream errors are the serving stack's fault, not the policy's.
 SEVERITY = {"agent_crash": 1.0, "loop": 0.75, "context_overflow": 0.5, "invalid_tool_json": 0.5, "code_syntax_error": 0.5,
-            "tool_exception": 0.25, "timeout": 0.5, "upstream_error": 0.0}
+            "timeout": 0.5, "tool_exception": 0.25, "upstream_error": 0.0}
+UNKNOWN_SEVERITY = 0.5
 
 
 def graceful_degradation(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
-    """Minus the worst failure's severity (0 when nothing failed); upstream errors are not the policy's fault."""
-    return [-max((SEVERITY.get(c, 0.5) for c in classes), default=0.0) for classes in _per_sample(completions, "attributions", context)]
+    """Minus the worst attributed failure's severity: 0 when nothing failed, -1 for a crash."""
+    return [None if classes is None else -max((SEVERITY.get(c, UNKNOWN_SEVERITY) for c in classes), default=0.0)
+            for classes in _per_sample(completions, "attributions", context)]
 
 
 BUILTIN_REWARDS: dict[str, RewardFn] = {

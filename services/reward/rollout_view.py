@@ -25,6 +25,10 @@ class CallView:
     prompt_tokens: int
     completion_tokens: int
 
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_class) or self.http_status >= 400
+
 
 @dataclass(frozen=True)
 class SpanView:
@@ -36,6 +40,10 @@ class SpanView:
     error_stack: str
     error_class: str
     attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_type or self.error_message or self.error_class)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class RolloutView:
     def final_prompt(self) -> str:
         return self.calls[-1].prompt_text if self.calls else ""
 
+    @property
+    def last_seq(self) -> int:
+        """The step a rollout-level failure is attached to: the last call made, 0 when none was."""
+        return self.calls[-1].seq if self.calls else 0
+
 
 def _json(text: str) -> dict:
     try:
@@ -81,6 +94,29 @@ def _prompt_text(request_json: str) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
 
 
+def first_completion(call: events_pb2.LlmCall) -> events_pb2.Completion:
+    """The completion with index 0 (the one an agent continues from), whatever order the choices arrived in."""
+    for completion in call.completions:
+        if completion.index == 0:
+            return completion
+    return call.completions[0] if call.completions else events_pb2.Completion()
+
+
+def call_view(c: events_pb2.LlmCall) -> CallView:
+    first = first_completion(c)
+    return CallView(
+        seq=c.seq, call_id=c.call_id, agent_name=c.agent_name, prompt_text=_prompt_text(c.request_json),
+        completion_text=first.text, tool_calls_json=first.tool_calls_json, tool_call_parse_error=first.tool_call_parse_error,
+        finish_reason=first.finish_reason, error_class=c.error_class, error_message=c.error_message, http_status=c.http_status,
+        latency_ms=c.latency_ms, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+    )
+
+
+def span_view(s: events_pb2.AgentSpan) -> SpanView:
+    return SpanView(kind=s.kind, name=s.name, after_seq=s.after_seq, error_type=s.error.type, error_message=s.error.message,
+                    error_stack=s.error.stack, error_class=s.error.error_class, attributes=dict(s.attributes))
+
+
 def rollout_view(
     rollout_id: str,
     task: events_pb2.Task,
@@ -91,26 +127,25 @@ def rollout_view(
     finished: events_pb2.RolloutFinished | None,
     timed_out: bool,
 ) -> RolloutView:
-    call_views = []
-    for c in calls:
-        first = c.completions[0] if c.completions else events_pb2.Completion()
-        call_views.append(CallView(
-            seq=c.seq, call_id=c.call_id, agent_name=c.agent_name, prompt_text=_prompt_text(c.request_json),
-            completion_text=first.text, tool_calls_json=first.tool_calls_json, tool_call_parse_error=first.tool_call_parse_error,
-            finish_reason=first.finish_reason, error_class=c.error_class, error_message=c.error_message, http_status=c.http_status,
-            latency_ms=c.latency_ms, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-        ))
-    span_views = tuple(
-        SpanView(kind=s.kind, name=s.name, after_seq=s.after_seq, error_type=s.error.type, error_message=s.error.message,
-                 error_stack=s.error.stack, error_class=s.error.error_class, attributes=dict(s.attributes))
-        for s in spans
-    )
+    # Order by seq, never by arrival: calls may come through several gateway replicas.
+    ordered = sorted(calls, key=lambda c: c.seq)
     status = events_pb2.ROLLOUT_STATUS_TIMED_OUT if timed_out else (finished.status if finished else events_pb2.ROLLOUT_STATUS_UNSPECIFIED)
     return RolloutView(
         rollout_id=rollout_id, task_type=task.task_type, input=_json(task.input_json), reference=_json(task.reference_json),
-        calls=tuple(call_views), spans=span_views, status=status, timed_out=timed_out,
+        calls=tuple(call_view(c) for c in ordered), spans=tuple(span_view(s) for s in spans), status=status, timed_out=timed_out,
         finish_error=finished.error if finished is not None and finished.HasField("error") else None,
-        agent_rewards=tuple(r.value for r in rewards if not r.call_id),
-        step_rewards={r.call_id: r.value for r in rewards if r.call_id},
+        agent_rewards=tuple(r.value for r in rewards if not r.call_id and not r.late),
+        step_rewards={r.call_id: r.value for r in rewards if r.call_id and not r.late},
         feedback=tuple(f.value for f in feedback),
     )
+
+
+def rollout_view_from_events(
+    calls: list[events_pb2.LlmCall],
+    spans: list[events_pb2.AgentSpan],
+    finished: events_pb2.RolloutFinished | None,
+    timed_out: bool,
+) -> RolloutView:
+    """The view attributors need, from the events alone (no task, rewards or feedback)."""
+    rollout_id = finished.rollout_id if finished is not None and finished.rollout_id else next((c.rollout_id for c in calls), "")
+    return rollout_view(rollout_id, events_pb2.Task(), calls, spans, [], [], finished, timed_out)
