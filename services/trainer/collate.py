@@ -23,6 +23,11 @@ class Sequences:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def take(self, indices: list[int]) -> "Sequences":
+        index = torch.tensor(indices, dtype=torch.long)
+        return Sequences(*(t.index_select(0, index) for t in (self.input_ids, self.attention_mask, self.response_mask,
+                                                                self.behaviour_logprobs, self.advantages, self.weights)))
+
     def slice(self, start: int, stop: int) -> "Sequences":
         return Sequences(*(t[start:stop] for t in (self.input_ids, self.attention_mask, self.response_mask,
                                                     self.behaviour_logprobs, self.advantages, self.weights)))

@@ -26,6 +26,14 @@ class UpdateMetrics:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,13 +79,20 @@ class Policy:
         return token_logprobs(logits, ids[:, 1:], self.temperature)
 
     def update(self, seqs: Sequences) -> UpdateMetrics:
-        """One optimizer step over all sequences, in micro-batches with gradients accumulated."""
+        """One optimizer step over all sequences, in micro-batches with gradients accumulated.
+
+        Under torch.distributed (torchrun; gloo on the CPU) every rank takes every world-th sequence, scales its
+        loss by its share of the whole batch's weight, and gradients are summed across ranks before the step: the
+        update equals the single-process one, and every rank's weights stay identical.
+        """
         t0 = time.perf_counter()
+        rank, world = _rank_and_world()
         self.optimizer.zero_grad(set_to_none=True)
         total_weight = float(seqs.weights.sum()) or 1.0
+        mine = seqs.take(list(range(rank, len(seqs), world))) if world > 1 else seqs
         loss_sum = kl_sum = clip_sum = ratio_sum = 0.0
-        for start in range(0, len(seqs), self.micro_batch):
-            part = seqs.slice(start, start + self.micro_batch)
+        for start in range(0, len(mine), self.micro_batch):
+            part = mine.slice(start, start + self.micro_batch)
             logprobs = self.sequence_logprobs(part)
             ref = self._reference_logprobs(part)
             out = policy_loss(
@@ -90,7 +105,18 @@ class Policy:
             kl_sum += out.kl * share
             clip_sum += out.clip_fraction * share
             ratio_sum += out.ratio_mean * share
-        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if world > 1:
+            import torch.distributed as dist
+
+            for p in trainable:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            totals = torch.tensor([loss_sum, kl_sum, clip_sum, ratio_sum])
+            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+            loss_sum, kl_sum, clip_sum, ratio_sum = totals.tolist()
+        torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
         self.optimizer.step()
         return UpdateMetrics(loss_sum, kl_sum, clip_sum, ratio_sum, seqs.model_tokens, time.perf_counter() - t0)
 
