@@ -1,5 +1,9 @@
 """One batch of sequences decoded together on a transformers causal LM: left-padded prefill, then one token
-per step for every live row, sharing a KV cache; rows that finish are cut out of the cache.
+per step for every live row, sharing a KV cache; rows that finish are cut out of the cache, and new sequences
+can join between steps (prefilled on their own, then both caches left-padded to one length and stacked).
+
+Invariant between calls: the attention mask is as wide as the KV cache, and `_logits` holds each live row's
+next-token logits.
 
 Synchronous: the engine runs `prefill` and `step` on its decode thread, so the event loop never blocks on torch.
 """
@@ -10,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache
 
 from services.inference.decoding import find_stop, processed_logprobs, sample_token
@@ -90,6 +95,22 @@ class DecodeBatch:
             self._forward(last, self._positions)
         return stepped
 
+    @torch.inference_mode()
+    def join(self, sequences: list[Sequence]) -> None:
+        """Add sequences to the running batch; they sample their first token at the next `step`."""
+        assert self.active, "join a running batch; start a new one otherwise"
+        newcomers = DecodeBatch(self.model, sequences, pad_id=self._pad_id, eos_ids=self._eos_ids, decode=self._decode)
+        newcomers.prefill()
+        width = max(self._mask.shape[1], newcomers._mask.shape[1])
+        # RoPE is applied before keys are cached, so left-padding a cache with masked zeros moves nothing.
+        for mine, theirs in zip(self._cache.layers, newcomers._cache.layers, strict=True):
+            mine.keys = torch.cat([_left_pad(mine.keys, width, dim=-2), _left_pad(theirs.keys, width, dim=-2)])
+            mine.values = torch.cat([_left_pad(mine.values, width, dim=-2), _left_pad(theirs.values, width, dim=-2)])
+        self._mask = torch.cat([_left_pad(self._mask, width, dim=-1), _left_pad(newcomers._mask, width, dim=-1)])
+        self._positions = torch.cat([self._positions[:, -1:], newcomers._positions[:, -1:]])
+        self._logits = torch.cat([self._logits, newcomers._logits])
+        self.active.extend(newcomers.active)
+
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor) -> None:
         out = self.model(
             input_ids=ids,
@@ -128,3 +149,12 @@ class DecodeBatch:
         self._cache.batch_select_indices(index)
         self._mask = self._mask.index_select(0, index)
         self._positions = self._positions.index_select(0, index)
+
+
+def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - t.shape[dim]
+    if missing == 0:
+        return t
+    # F.pad lists (left, right) pairs from the last dimension backwards.
+    pad = [0, 0] * (-dim - 1) + [missing, 0]
+    return F.pad(t, pad)

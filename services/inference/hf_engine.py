@@ -1,8 +1,10 @@
 """The transformers engine: requests queue up, a scheduler loop forms batches of up to `max_batch` sequences
 (waiting at most `batch_wait_s` for company) and decodes each batch step by step on one decode thread.
+Requests arriving while a batch runs join it at the next step boundary, while it has room (continuous batching).
 
 Weight versions: a batch takes the served (version, model) pair when it is formed and keeps it to the end;
 `load_weights` builds the new model beside it and swaps the pair, so a reload never pauses or mixes a batch.
+After a swap, newcomers no longer join the old-version batch: they wait for the next one.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class HfEngine:
         self._dtype = hf_weights.torch_dtype(dtype, self._device)
         self._max_batch = max_batch
         self._batch_wait_s = batch_wait_s
-        self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._tokenizer = AutoTokenizer.from_pretrained(model_dir, clean_up_tokenization_spaces=False)
         self._eos_ids = _eos_ids(model_dir, self._tokenizer)
         config = AutoConfig.from_pretrained(model_dir)
         self._max_context = int(getattr(config, "max_position_embeddings", 0) or self._tokenizer.model_max_length)
@@ -84,7 +86,9 @@ class HfEngine:
         # One thread owns every forward pass: torch work is serialised and the event loop stays free.
         self._decode_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lw-decode")
         self._scheduler: asyncio.Task | None = None
-        self.batches_run = 0  # observable by tests and metrics
+        self._running: list[_Pending] = []  # the batch being decoded, failed on close
+        self.batches_run = 0  # batches started; observable by tests and metrics
+        self.joins = 0  # times waiting requests joined a running batch
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -96,7 +100,7 @@ class HfEngine:
         if self._scheduler:
             self._scheduler.cancel()
             await asyncio.gather(self._scheduler, return_exceptions=True)
-        for pending in self._waiting:
+        for pending in [*self._running, *self._waiting]:
             if not pending.done.done():
                 pending.done.set_exception(RuntimeError("engine closed"))
         self._decode_thread.shutdown(wait=True)
@@ -185,6 +189,7 @@ class HfEngine:
             if not batch:
                 continue
             served = self._served  # the version this batch runs on, to its end
+            self._running = batch
             try:
                 await self._run_batch(batch, served)
             except Exception as exc:  # a failed batch fails its requests, never the scheduler
@@ -198,15 +203,18 @@ class HfEngine:
     def _count_waiting(self) -> int:
         return sum(len(p.sequences) for p in self._waiting if not p.done.done())
 
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self, room: int | None = None) -> list[_Pending]:
+        """Waiting requests, oldest first, up to `room` sequences (max_batch for a new batch)."""
+        starting = room is None
+        room = self._max_batch if room is None else room
         batch, size = [], 0
         while self._waiting:
             pending = self._waiting[0]
             if pending.done.done():  # cancelled while waiting
                 self._waiting.popleft()
                 continue
-            # A request larger than max_batch runs alone rather than never.
-            if batch and size + len(pending.sequences) > self._max_batch:
+            # A request larger than max_batch starts a batch alone rather than never running.
+            if size + len(pending.sequences) > room and not (starting and not batch):
                 break
             batch.append(self._waiting.popleft())
             size += len(pending.sequences)
@@ -224,6 +232,13 @@ class HfEngine:
             for pending in batch:
                 if pending.done.cancelled():
                     _abort(pending)
+            if self._served is served:
+                joiners = self._take_batch(room=self._max_batch - len(runner.active))
+                if joiners:
+                    batch.extend(joiners)
+                    newcomers = [seq for pending in joiners for seq in pending.sequences]
+                    await loop.run_in_executor(self._decode_thread, runner.join, newcomers)
+                    self.joins += 1
             await loop.run_in_executor(self._decode_thread, runner.step)
             for pending in batch:
                 self._publish(pending, served)

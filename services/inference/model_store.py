@@ -143,6 +143,8 @@ def _load_gguf_tokenizer(max_context: int | None = None):
     tokenizer.pad_token = tokenizer.convert_ids_to_tokens(facts.pad_token_id)
     tokenizer.model_max_length = max_context or facts.context_length
     tokenizer.padding_side = "left"
+    # Byte-level BPE round-trips exactly; "clean-up" would strip spaces before punctuation in decoded text.
+    tokenizer.clean_up_tokenization_spaces = False
     return tokenizer
 
 
