@@ -101,7 +101,7 @@ class Policy:
             )
             share = float(part.weights.sum()) / total_weight
             (out.loss * share).backward()
-            loss_sum += float(out.loss) * share
+            loss_sum += float(out.loss.detach()) * share
             kl_sum += out.kl * share
             clip_sum += out.clip_fraction * share
             ratio_sum += out.ratio_mean * share
