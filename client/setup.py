@@ -1,19 +1,15 @@
-"""Generates the client's gRPC stubs from ../proto at build time (build output, never committed)."""
+"""Generates the client's gRPC stubs from ../proto before setuptools looks for packages (build output, never
+committed), so an install from a checkout needs nothing but grpcio-tools at build time."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
+GENERATOR = HERE.parent / "scripts" / "gen_proto.py"
 
-
-class BuildWithStubs(build_py):
-    def run(self):
-        subprocess.run([sys.executable, str(HERE.parent / "scripts" / "gen_proto.py"), "--client"], check=True)
-        super().run()
-
-
-setup(cmdclass={"build_py": BuildWithStubs})
+if GENERATOR.exists():
+    subprocess.run([sys.executable, str(GENERATOR), "--client"], check=True)
+setup()

@@ -32,10 +32,17 @@ from services.collector.settings import CollectorSettings
 log = logging.getLogger(__name__)
 
 
-async def ack(stream, events) -> None:
-    """Acknowledge a micro-batch once its outputs are written: only acknowledged offsets are ever committed."""
-    for event in events:
-        await stream.ack(event)
+async def acked_batches(stream, batch_max: int, within: float):
+    """Micro-batches, each acknowledged only when the loop body that got it finished (its outputs written).
+
+    A body that raises closes this generator at its `yield`, so that batch is never acknowledged and never
+    committed: a restart replays it.
+    """
+    manual = stream.noack()
+    async for events in manual.noack_take(batch_max, within=within):
+        yield events
+        for event in events:
+            await manual.ack(event)
 
 
 def now_ms() -> int:
@@ -220,8 +227,7 @@ class Collector:
 
         @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
         async def rollout_events(stream):
-            manual = stream.noack()
-            async for events in manual.noack_take(batch_max, within=within):
+            async for events in acked_batches(stream, batch_max, within):
                 log.debug("rollout events batch", extra={"events": len(events)})
                 out = Outputs()
                 decoded = self._decode(events, out)
@@ -234,14 +240,12 @@ class Collector:
                     self._count_released(out)
                     await self.write(out)
                     apply_state_writes(self.rollout_table, out)
-                await ack(manual, events)
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
             # Feedback is keyed however its producer chose: re-key it by rollout onto the rollout topic, so it is
             # applied in order with the rollout's other events, by the instance that owns the rollout.
-            manual = stream.noack()
-            async for events in manual.noack_take(batch_max, within=within):
+            async for events in acked_batches(stream, batch_max, within):
                 out = Outputs()
                 for event, message in zip(self._decode_pairs(events, out), [e.message for e in events]):
                     if event is None:
@@ -256,23 +260,19 @@ class Collector:
                     self.metrics.events_in.labels("feedback").inc()
                     out.send(self.names.rollout_events, rollout_id, event)
                 await self.write(out)
-                await ack(manual, events)
 
         @app.agent(self.trainer_topic, name="trainer-events", concurrency=1)
         async def trainer_events(stream):
-            manual = stream.noack()
-            async for events in manual.noack_take(batch_max, within=within):
+            async for events in acked_batches(stream, batch_max, within):
                 out = Outputs()
                 for event in self._decode(events, out):
                     self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
                     add_event_rows(out.rows, event)
                 await self.write(out)
-                await ack(manual, events)
 
         @app.agent(self.groups_topic, name="groups", concurrency=1)
         async def groups(stream):
-            manual = stream.noack()
-            async for events in manual.noack_take(batch_max, within=within):
+            async for events in acked_batches(stream, batch_max, within):
                 out = Outputs()
                 trajectories = [e.trajectory for e in self._decode(events, out) if e.WhichOneof("payload") == "trajectory"]
                 async with self.group_lock():
@@ -280,7 +280,6 @@ class Collector:
                     self._count_batches(out)
                     await self.write(out)
                     apply_state_writes(self.group_table, out)
-                await ack(manual, events)
 
         @app.timer(interval=0.25)
         async def tick():

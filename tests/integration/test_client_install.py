@@ -17,16 +17,20 @@ ML = {"torch", "transformers", "numpy", "tensorflow", "jax", "vllm", "verl", "ac
 
 
 def test_the_client_installs_alone_imports_in_under_a_second_and_pulls_no_ml(tmp_path):
+    # pip builds in the source tree: build from a copy, so the checkout stays clean.
+    src = tmp_path / "src"
+    for part in ("client", "proto", "scripts"):
+        shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("build", "*.egg-info", "_gen", "__pycache__"))
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "uv"] if not Path(uv).exists() else [uv]
     install = subprocess.run(
-        [*pip, "pip", "install", "-q", "--python", str(python), str(ROOT / "client")], capture_output=True, text=True, timeout=600
+        [*pip, "pip", "install", "-q", "--python", str(python), str(src / "client")], capture_output=True, text=True, timeout=600
     )
     if install.returncode != 0:  # no uv beside this interpreter: plain pip does the same job
-        install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT / "client")], capture_output=True, text=True, timeout=600)
+        install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(src / "client")], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-2000:]
     listed = subprocess.run([str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True)
     installed = {p["name"].lower() for p in json.loads(listed.stdout)}
