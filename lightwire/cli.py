@@ -22,7 +22,7 @@ app.add_typer(model_app, name="model")
 console = Console()
 
 # The services that exist; compose runs exactly these (tests/unit/test_compose.py keeps the two in step).
-SERVICES = ("inference", "collector", "reward", "trainer")
+SERVICES = ("inference", "gateway", "collector", "reward", "trainer")
 MODELS = ["tiny-llama", "smollm2-135m-instruct"]
 
 
