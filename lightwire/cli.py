@@ -143,10 +143,20 @@ def model_prepare(
 
 
 @app.command("demo")
-def demo() -> None:
-    """The main job: bring the local stack up and push a smoke event through it."""
-    stack_up(services=None)
-    smoke(timeout_s=30.0)
+def demo(
+    model: str = typer.Option("smollm2-135m-instruct", help="The policy: smollm2-135m-instruct or tiny-llama."),
+    steps: int = typer.Option(12, help="GRPO steps (each: groups_per_step groups of group_size rollouts)."),
+    group_size: int = typer.Option(4, help="Rollouts per GRPO group."),
+    eval_every: int = typer.Option(4, help="Evaluate the held-out split every N steps."),
+    n_eval: int = typer.Option(32, help="Held-out problems per evaluation."),
+    out_dir: str = typer.Option("demo-results", help="Where the CSV and PNG go."),
+) -> None:
+    """The main job: the local stack, an OpenAI-SDK agent through the gateway, GRPO, hot-reloaded weights."""
+    from pathlib import Path
+
+    from lightwire.demo import DemoConfig, run
+
+    run(DemoConfig(model=model, steps=steps, group_size=group_size, eval_every=eval_every, n_eval=n_eval, out_dir=Path(out_dir)))
 
 
 def main() -> None:
