@@ -72,13 +72,19 @@ def test_openai_client_calls_are_recorded_with_token_ids_that_decode_to_what_the
         if chunk.choices)
     tools = c.chat.completions.create(model="default", messages=[{"role": "user", "content": "add 2 and 3"}], max_tokens=8,
                                       tools=[{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}])
-    assert plain.choices[0].message.content is not None and len(many.choices) == 2 and tools.choices
+    async def async_call():
+        base = f"http://127.0.0.1:{ports['http']}/rollouts/r-openai-1/v1"
+        async with openai.AsyncOpenAI(base_url=base, api_key=KEY, max_retries=0) as ac:
+            return await ac.chat.completions.create(model="default", messages=[{"role": "user", "content": "yo"}], max_tokens=5)
+
+    async_reply = asyncio.run(async_call())
+    assert plain.choices[0].message.content is not None and len(many.choices) == 2 and tools.choices and async_reply.choices
     deadline = time.monotonic() + 30
-    while len(recorded := calls_of(bootstrap, names, "r-openai-1")) < 4 and time.monotonic() < deadline:
+    while len(recorded := calls_of(bootstrap, names, "r-openai-1")) < 5 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert [r.seq for r in recorded] == [1, 2, 3, 4] and [r.call_id for r in recorded][0] == "r-openai-1/1"
-    texts = [plain.choices[0].message.content, *[ch.message.content for ch in many.choices], streamed]
-    completions = [recorded[0].completions[0], *recorded[1].completions, recorded[2].completions[0]]
+    assert [r.seq for r in recorded] == [1, 2, 3, 4, 5] and [r.call_id for r in recorded][0] == "r-openai-1/1"
+    texts = [plain.choices[0].message.content, *[ch.message.content for ch in many.choices], streamed, async_reply.choices[0].message.content]
+    completions = [recorded[0].completions[0], *recorded[1].completions, recorded[2].completions[0], recorded[4].completions[0]]
     for text, completion in zip(texts, completions):
         assert tokenizer.decode(list(completion.token_ids), skip_special_tokens=True).strip() == (text or "").strip()
         assert len(completion.logprobs) == len(completion.token_ids) > 0
