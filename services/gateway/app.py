@@ -1,74 +1,92 @@
-"""The gateway's HTTP face: OpenAI routes (also under /rollouts/{rollout_id}/v1), /healthz, /metrics."""
+"""The gateway's HTTP face: OpenAI routes (also under /rollouts/{rollout_id}/v1), /healthz and /metrics.
+
+Thin on purpose: authentication, parsing into wire models, then the serving classes; every error leaves as an
+OpenAI error body with its status.
+"""
 
 from __future__ import annotations
 
-import hmac
+import time
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from prometheus_client import CollectorRegistry, Counter
-from pydantic import ValidationError
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from lightwire.runtime.ops import ops_router
-from services.gateway.protocol import ChatCompletionRequest, CompletionRequest, openai_error
-from services.gateway.serving import Serving, sse_chunks
-from services.gateway.upstream import UpstreamError
+from lightwire.runtime.ops import HealthCheck, ops_router
+from services.gateway import errors
+from services.gateway.auth import ApiKeys
+from services.gateway.errors import GatewayError
+from services.gateway.protocol import ChatCompletionRequest, CompletionRequest, parse
+from services.gateway.serving_base import CallContext, ServingBase
+from services.gateway.serving_chat import ChatServing
+from services.gateway.serving_completions import CompletionServing
+
+_MAX_ROLLOUT_ID = 200
 
 
-def build_app(serving: Serving, keys: frozenset[str], registry: CollectorRegistry, health) -> FastAPI:
-    app = FastAPI(title="Lightwire gateway", docs_url=None, redoc_url=None)
-    calls = Counter("lw_gateway_calls_total", "LLM calls served", ["endpoint", "status"], registry=registry)
+def build_app(chat: ChatServing, completions: CompletionServing, keys: ApiKeys, registry: CollectorRegistry, health: HealthCheck,
+              on_rollout_call: Callable[[str], None] = lambda rollout_id: None) -> FastAPI:
+    app = FastAPI(title="Lightwire gateway", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(ops_router(health, registry))
+    calls = Counter("lw_gateway_calls_total", "LLM calls answered", ["endpoint", "status"], registry=registry)
+    seconds = Histogram("lw_gateway_call_seconds", "Time to the response head (the whole call unless streamed)", ["endpoint"],
+                        registry=registry, buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300))
 
-    def error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
-        return JSONResponse(openai_error(message, type_, code), status_code=status)
+    def error(exc: GatewayError, endpoint: str) -> Response:
+        calls.labels(endpoint, str(exc.status)).inc()
+        return JSONResponse(exc.body(), status_code=exc.status)
 
-    def check_key(request: Request) -> bool:
-        if not keys:
-            return True
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return any(hmac.compare_digest(token, k) for k in keys)
-
-    async def handle(request: Request, model_cls, endpoint: str, rollout_id: str):
-        if not check_key(request):
-            return error(401, "missing or wrong API key", "authentication_error", "invalid_api_key")
-        raw = await request.body()
-        try:
-            body = model_cls.model_validate_json(raw)
-        except ValidationError as exc:
-            calls.labels(endpoint, "400").inc()
-            return error(400, f"invalid request: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", "invalid_request_error")
-        if not serving.known_model(body.model):
-            return error(404, f"the model {body.model!r} does not exist; this gateway serves {serving.model_name!r}",
-                         "invalid_request_error", "model_not_found")
+    async def handle(request: Request, serving: ServingBase, model_cls, rollout_id: str) -> Response:
+        t0 = time.perf_counter()
+        endpoint = serving.endpoint
+        if not keys.allows(request.headers.get("authorization")):
+            return error(errors.unauthenticated(), endpoint)  # not recorded: the caller is nobody we know
         rollout = rollout_id or request.headers.get("x-lightwire-rollout", "")
-        agent = request.headers.get("x-lightwire-agent", "")
+        ctx = CallContext(rollout[:_MAX_ROLLOUT_ID], request.headers.get("x-lightwire-agent", ""), await request.body())
+        if ctx.rollout_id:
+            on_rollout_call(ctx.rollout_id)
         try:
-            result = await (serving.chat(body, rollout, agent, raw) if endpoint == "chat" else serving.completion(body, rollout, agent, raw))
-        except UpstreamError as exc:
-            calls.labels(endpoint, str(exc.status)).inc()
-            return error(exc.status, str(exc), "invalid_request_error" if exc.status < 500 else "api_error", exc.code)
+            body = parse(model_cls, ctx.raw)
+        except GatewayError as exc:
+            serving.reject(ctx, exc)
+            return error(exc, endpoint)
+        try:
+            result = await serving.create(body, ctx)
+        except GatewayError as exc:
+            return error(exc, endpoint)
+        finally:
+            seconds.labels(endpoint).observe(time.perf_counter() - t0)
         calls.labels(endpoint, "200").inc()
-        if getattr(body, "stream", False):
-            return StreamingResponse(iter(sse_chunks(result)), media_type="text/event-stream")
-        return JSONResponse(result)
+        if isinstance(result, bytes):
+            return Response(result, media_type="application/json")
+        return StreamingResponse(result, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(400, f"invalid request: {exc.errors()[:1]}", "invalid_request_error")
+    async def models() -> Response:
+        name = chat.catalog.name
+        if not name:
+            try:
+                await chat.catalog.refresh()
+            except GatewayError as exc:
+                return JSONResponse(exc.body(), status_code=exc.status)
+            name = chat.catalog.name
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "lightwire", "max_model_len": chat.catalog.max_context or None}
+                for n in (name, *sorted(chat.catalog.aliases))]
+        return JSONResponse({"object": "list", "data": data})
 
     for prefix in ("", "/rollouts/{rollout_id}"):
         @app.post(prefix + "/v1/chat/completions")
-        async def chat(request: Request, rollout_id: str = ""):
-            return await handle(request, ChatCompletionRequest, "chat", rollout_id)
+        async def chat_completions(request: Request, rollout_id: str = "") -> Response:
+            return await handle(request, chat, ChatCompletionRequest, rollout_id)
 
         @app.post(prefix + "/v1/completions")
-        async def completions(request: Request, rollout_id: str = ""):
-            return await handle(request, CompletionRequest, "completions", rollout_id)
+        async def text_completions(request: Request, rollout_id: str = "") -> Response:
+            return await handle(request, completions, CompletionRequest, rollout_id)
 
         @app.get(prefix + "/v1/models")
-        async def models(rollout_id: str = "") -> Response:
-            return JSONResponse({"object": "list", "data": [{"id": serving.model_name, "object": "model", "owned_by": "lightwire"}]})
+        async def list_models(request: Request, rollout_id: str = "") -> Response:
+            if not keys.allows(request.headers.get("authorization")):
+                return JSONResponse(errors.unauthenticated().body(), status_code=401)
+            return await models()
 
     return app

@@ -1,52 +1,106 @@
-"""`lightwire serve gateway`: the OpenAI HTTP API and the AgentHub gRPC service over one event recorder."""
+"""`lightwire serve gateway`: the OpenAI HTTP API and the AgentHub gRPC service over one event sink.
+
+Neither Kafka nor the upstream has to be up for the gateway to start: events wait in the spool, the task pool
+keeps reconnecting, and the model name is learned at the first call the upstream answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
-from aiokafka import AIOKafkaConsumer
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
-from lightwire.runtime.kafka import EventProducer
+from lightwire.runtime import codec
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_app
-from lightwire.v1 import agent_hub_pb2_grpc
+from lightwire.v1 import agent_hub_pb2_grpc, events_pb2
+from services.gateway import upstream as upstreams
 from services.gateway.agent_hub import AgentHub
 from services.gateway.app import build_app
+from services.gateway.auth import ApiKeys
+from services.gateway.errors import GatewayError
 from services.gateway.recorder import Recorder
-from services.gateway.serving import Serving
+from services.gateway.rollouts import Rollouts
+from services.gateway.serving_base import ModelCatalog
+from services.gateway.serving_chat import ChatServing
+from services.gateway.serving_completions import CompletionServing
 from services.gateway.settings import GatewaySettings
-from services.gateway.upstream import InferenceUpstream
+from services.gateway.spool import EventSink
+from services.gateway.task_pool import TaskPool
+
+log = logging.getLogger(__name__)
 
 
-async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
+def _gauges(registry: CollectorRegistry, sink: EventSink, pool: TaskPool, rollouts: Rollouts) -> None:
+    Gauge("lw_gateway_events_sent", "Events Kafka acknowledged", registry=registry).set_function(lambda: sink.sent)
+    Gauge("lw_gateway_events_spooled", "Events that went through the spool", registry=registry).set_function(lambda: sink.spooled)
+    Gauge("lw_gateway_spool_bytes_pending", "Spooled bytes not yet in Kafka", registry=registry).set_function(
+        lambda: sink.spool.size - sink.spool.offset)
+    Gauge("lw_gateway_active_rollouts", "Rollouts this gateway supervises", registry=registry).set_function(lambda: len(rollouts.active))
+    Gauge("lw_gateway_rollouts_timed_out", "Rollouts timed out", registry=registry).set_function(lambda: rollouts.timed_out)
+    Gauge("lw_gateway_tasks_requeued", "Tasks re-queued after a timeout", registry=registry).set_function(lambda: rollouts.requeued)
+    Gauge("lw_gateway_tasks_buffered", "Tasks held for workers", registry=registry).set_function(lambda: pool.buffered)
+
+
+async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
     names = settings.topic_names()
-    keys = frozenset(k.strip() for k in settings.api_keys.split(",") if k.strip())
     gateway_id = instance_name("gateway", settings)
-    upstream = InferenceUpstream(settings.gateway_upstream, settings.gateway_upstream_timeout_s)
-    model = (await upstream.health()).model
-    tasks = AIOKafkaConsumer(names.tasks, bootstrap_servers=settings.kafka_bootstrap, group_id=f"{settings.topic_prefix}gateway",
-                             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1)
-    async with EventProducer(settings.kafka_bootstrap, gateway_id, dead_letter_topic=names.dead_letter) as producer:
-        await tasks.start()
-        recorder = Recorder(producer, names.rollout_events, gateway_id)
-        hub = AgentHub(recorder, tasks, settings.public_url(), keys, settings.gateway_acquire_wait_ms)
-        server = grpc.aio.server()
-        agent_hub_pb2_grpc.add_AgentHubServicer_to_server(hub, server)
-        server.add_insecure_port(f"{settings.gateway_host}:{settings.gateway_grpc_port}")
-        await server.start()
+    keys = ApiKeys(settings.api_keys)
+    upstream = upstreams.connect(settings.gateway_upstream, settings.gateway_upstream_timeout_s,
+                                 api_key=settings.gateway_upstream_api_key, model_version=settings.gateway_upstream_model_version)
+    catalog = ModelCatalog(upstream, settings.model_aliases())
+    try:
+        await catalog.refresh()
+    except GatewayError as exc:
+        log.warning("upstream not answering yet; will ask again at the first call", extra={"error": exc.message})
 
-        async def health() -> dict:
-            return {"model": model, "upstream": settings.gateway_upstream, "active_rollouts": len(hub.active)}
+    sink = EventSink(settings.kafka_bootstrap, settings.spool_dir(), send_timeout_s=settings.gateway_kafka_timeout_s)
+    await sink.start()
+    recorder = Recorder(sink, names.rollout_events, gateway_id)
 
-        try:
-            app = build_app(Serving(upstream, recorder, model), keys, CollectorRegistry(), health)
-            await serve_app(app, settings.gateway_host, settings.gateway_http_port, stop)
-        finally:
-            await server.stop(grace=5)
-            await tasks.stop()
-            await upstream.close()
+    def dead_letter(record, reason: str) -> None:
+        letter = events_pb2.DeadLetter(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
+                                       value=record.value or b"", reason=reason, consumer=f"{settings.topic_prefix}gateway")
+        event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-gateway"
+        sink.publish(names.dead_letter, record.key, codec.make_event(gateway_id, event_id=event_id, dead_letter=letter))
+
+    pool = TaskPool(settings.kafka_bootstrap, names.tasks, f"{settings.topic_prefix}gateway", settings.gateway_task_prefetch,
+                    on_invalid=dead_letter)
+    await pool.start()
+    rollouts = Rollouts(recorder, pool, names.tasks, settings.gateway_heartbeat_timeout_s, settings.gateway_max_attempts)
+    supervisor = asyncio.create_task(rollouts.run(stop), name="rollout-supervisor")
+
+    server = grpc.aio.server()
+    hub = AgentHub(pool, rollouts, catalog, keys, settings.public_url(), settings.gateway_acquire_wait_ms,
+                   settings.gateway_heartbeat_interval_ms)
+    agent_hub_pb2_grpc.add_AgentHubServicer_to_server(hub, server)
+    if server.add_insecure_port(f"{settings.gateway_host}:{settings.gateway_grpc_port}") == 0:
+        raise RuntimeError(f"cannot listen on {settings.gateway_host}:{settings.gateway_grpc_port}")
+    await server.start()
+
+    registry = CollectorRegistry()
+    _gauges(registry, sink, pool, rollouts)
+
+    async def health() -> dict:
+        return {"model": catalog.name, "upstream": settings.gateway_upstream, "kafka": "ok" if sink.kafka_ok else "spooling",
+                "task_pool": "connected" if pool.connected else "connecting",
+                "task_partitions": sorted(tp.partition for tp in pool.assignment()), "active_rollouts": len(rollouts.active)}
+
+    chat = ChatServing(upstream, recorder, catalog)
+    completions = CompletionServing(upstream, recorder, catalog)
+    app = build_app(chat, completions, keys, registry, health, on_rollout_call=rollouts.touch)
+    if ready is not None:
+        ready.set()
+    try:
+        await serve_app(app, settings.gateway_host, settings.gateway_http_port, stop)
+    finally:
+        await server.stop(grace=5)
+        await asyncio.gather(supervisor, return_exceptions=True)
+        await pool.stop()
+        await sink.stop(drain_timeout_s=5)
+        await upstream.close()
 
 
 def main() -> None:

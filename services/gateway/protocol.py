@@ -1,10 +1,17 @@
-"""OpenAI wire models the gateway accepts and returns (the subset agents use), validated at the boundary."""
+"""OpenAI wire models the gateway accepts (the subset agents use), validated once at the boundary.
+
+Unknown fields are ignored, as OpenAI-compatible servers do; fields we cannot honour are rejected with a 400
+that names them, rather than silently changing what the agent asked for.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.gateway import errors
 
 
 class ChatMessage(BaseModel):
@@ -15,49 +22,104 @@ class ChatMessage(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
 
+    @field_validator("content")
+    @classmethod
+    def _text_parts_only(cls, value):
+        if isinstance(value, list):
+            for part in value:
+                if part.get("type") not in ("text", "input_text") or not isinstance(part.get("text"), str):
+                    raise ValueError("only text content parts are supported")
+        return value
+
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(part.get("text", "") for part in self.content if isinstance(part, dict))
+            return "".join(part["text"] for part in self.content)
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class SamplingFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    model: str = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
     n: int = Field(1, ge=1, le=16)
-    stop: str | list[str] | None = None
+    stop: list[str] | None = Field(None, max_length=4)
     seed: int | None = None
     stream: bool = False
-    logprobs: bool = False
+    stream_options: StreamOptions | None = None
     # Engine-only fields come back only when asked for (vLLM's spelling).
     return_token_ids: bool = False
 
-    @field_validator("stop")
+    @field_validator("stop", mode="before")
     @classmethod
     def _stops(cls, value):
         return [value] if isinstance(value, str) else value
 
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
-class CompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str
-    prompt: str
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
+
+class ChatCompletionRequest(SamplingFields):
+    messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=0, description="Only the sampled token's logprob is recorded.")
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, value):
+        for i, tool in enumerate(value or ()):
+            if tool.get("type", "function") != "function" or not isinstance(tool.get("function"), dict) or not tool["function"].get("name"):
+                raise ValueError(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}")
+        return value
+
+    @property
+    def wants_engine_fields(self) -> bool:
+        return self.logprobs or self.return_token_ids
+
+
+class CompletionRequest(SamplingFields):
+    prompt: str | list[int] | list[str] = Field(min_length=1)
     max_tokens: int | None = Field(16, ge=1)
-    n: int = Field(1, ge=1, le=16)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    logprobs: int | None = None
-    return_token_ids: bool = False
+    logprobs: int | None = Field(None, ge=0, le=0, description="Only the sampled token's logprob is recorded.")
+    echo: Literal[False] = False
+    best_of: int | None = Field(None, ge=1, le=1)
+    suffix: None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value):
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            if len(value) != 1:
+                raise ValueError("batched prompts are not supported: send one prompt per request")
+            return value[0]
+        return value
+
+    @property
+    def wants_engine_fields(self) -> bool:
+        return self.logprobs is not None or self.return_token_ids
 
 
-def openai_error(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+def parse(model_cls: type[SamplingFields], raw: bytes) -> SamplingFields:
+    """The request body as a typed model, or a GatewayError saying which field is wrong and why."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.invalid(f"We could not parse the JSON body of your request: {exc}") from None
+    if not isinstance(doc, dict):
+        raise errors.invalid("The request body must be a JSON object.")
+    try:
+        return model_cls.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        message = first["msg"] if first["type"] != "missing" else "Field required"
+        raise errors.invalid(f"Invalid value for `{param}`: {message}", param=param) from None

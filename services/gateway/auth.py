@@ -1,0 +1,31 @@
+"""API keys: `Authorization: Bearer <key>` on HTTP, `authorization` metadata on gRPC. No keys configured = open."""
+
+from __future__ import annotations
+
+import hmac
+
+
+class ApiKeys:
+    def __init__(self, keys_csv: str):
+        self.keys = tuple(k.strip().encode() for k in keys_csv.split(",") if k.strip())
+
+    @property
+    def open(self) -> bool:
+        return not self.keys
+
+    def allows(self, authorization: str | None) -> bool:
+        if not self.keys:
+            return True
+        if not authorization:
+            return False
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            token = authorization
+        candidate = token.strip().encode()
+        # Compare with every key (no early exit) so timing says nothing about which key came close.
+        return sum(hmac.compare_digest(candidate, k) for k in self.keys) > 0
+
+    def allows_grpc(self, metadata) -> bool:
+        if not self.keys:
+            return True
+        return self.allows(dict(metadata or ()).get("authorization"))

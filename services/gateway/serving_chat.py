@@ -1,0 +1,99 @@
+"""POST /v1/chat/completions: OpenAI chat request -> Inference request -> OpenAI chat response (+ one LlmCall event)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from lightwire.v1 import events_pb2, inference_pb2
+from services.gateway.protocol import ChatCompletionRequest
+from services.gateway.serving_base import CallContext, ServingBase, StreamRenderer, sampling, usage
+
+
+def to_generate(request: ChatCompletionRequest, model: str) -> inference_pb2.GenerateRequest:
+    messages = [
+        inference_pb2.ChatMessage(role=m.role, content=m.text(), name=m.name or "", tool_calls_json=json.dumps(m.tool_calls) if m.tool_calls else "",
+                                  tool_call_id=m.tool_call_id or "")
+        for m in request.messages
+    ]
+    choice = request.tool_choice
+    return inference_pb2.GenerateRequest(
+        model=model, messages=messages, tools_json=json.dumps(request.tools) if request.tools else "",
+        tool_choice=json.dumps(choice) if isinstance(choice, dict) else (choice or ""),
+        sampling=sampling(request.temperature, request.top_p, request.max_completion_tokens or request.max_tokens, request.n,
+                          request.stop, request.seed),
+    )
+
+
+def logprobs_content(c: events_pb2.Completion) -> list[dict]:
+    # No token strings from the engine: tokens are spelled "token_id:<id>", as vLLM's --return-tokens-as-token-ids does.
+    return [{"token": f"token_id:{t}", "logprob": lp, "bytes": None, "top_logprobs": []} for t, lp in zip(c.token_ids, c.logprobs)]
+
+
+class ChatServing(ServingBase):
+    endpoint = "chat.completions"
+
+    async def create(self, request: ChatCompletionRequest, ctx: CallContext) -> bytes | AsyncIterator[bytes]:
+        model = await self.resolve(request.model, ctx, request.stream)
+        generate = to_generate(request, model)
+        created = int(time.time())
+        engine_fields = request.wants_engine_fields
+
+        def render(result: inference_pb2.GenerateResponse, call_id: str) -> dict:
+            body = {
+                "id": f"chatcmpl-{call_id}", "object": "chat.completion", "created": created, "model": result.model or model,
+                "choices": [self._choice(c, engine_fields) for c in result.completions], "usage": usage(result),
+                "system_fingerprint": f"lightwire-v{result.model_version}",
+            }
+            if engine_fields:
+                body["prompt_token_ids"] = list(result.prompt_token_ids)
+            return body
+
+        if not request.stream:
+            return await self.generate(generate, ctx, render)
+        offers_tools = bool(request.tools) and request.tool_choice != "none"
+        renderer = ChatChunks(f"chatcmpl-{ctx.rollout_id or 'unattributed'}-{created}", created, model, engine_fields, offers_tools)
+        return await self.stream(generate, ctx, renderer, render, request.include_usage)
+
+    @staticmethod
+    def _choice(c: events_pb2.Completion, engine_fields: bool) -> dict:
+        message: dict = {"role": "assistant", "content": c.text or None}
+        if c.tool_calls_json:
+            message["tool_calls"] = json.loads(c.tool_calls_json)
+        choice = {"index": c.index, "message": message, "finish_reason": c.finish_reason or "stop", "logprobs": None}
+        if engine_fields:
+            choice["token_ids"] = list(c.token_ids)
+            choice["logprobs"] = {"content": logprobs_content(c)}
+        return choice
+
+
+class ChatChunks(StreamRenderer):
+    def __init__(self, chunk_id: str, created: int, model: str, engine_fields: bool, buffer_text: bool):
+        self.base = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        self.engine_fields = engine_fields
+        self.buffer_text = buffer_text
+        self._opened: set[int] = set()
+
+    def _chunk(self, index: int, delta: dict, finish_reason: str | None = None, **extra) -> dict:
+        if index not in self._opened:
+            self._opened.add(index)
+            delta = {"role": "assistant", **delta}
+        return {**self.base, "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None, **extra}]}
+
+    def delta(self, index: int, text: str) -> dict:
+        return self._chunk(index, {"content": text})
+
+    def finish(self, c: events_pb2.Completion, remaining_text: str) -> list[dict]:
+        out = []
+        if remaining_text:
+            out.append(self._chunk(c.index, {"content": remaining_text}))
+        if c.tool_calls_json:
+            calls = [{"index": i, **call} for i, call in enumerate(json.loads(c.tool_calls_json))]
+            out.append(self._chunk(c.index, {"tool_calls": calls}))
+        extra = {"token_ids": list(c.token_ids), "logprobs": {"content": logprobs_content(c)}} if self.engine_fields else {}
+        out.append(self._chunk(c.index, {}, c.finish_reason or "stop", **extra))
+        return out
+
+    def usage(self, result: inference_pb2.GenerateResponse) -> dict:
+        return {**self.base, "choices": [], "usage": usage(result)}

@@ -1,0 +1,261 @@
+"""The gateway's OpenAI HTTP face over a fake upstream: wire format, engine-only fields, errors, and one event per call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import orjson
+import pytest
+
+from lightwire.v1 import events_pb2, inference_pb2
+from services.gateway import errors
+from services.gateway.app import build_app
+from services.gateway.auth import ApiKeys
+from services.gateway.recorder import Recorder
+from services.gateway.serving_base import ModelCatalog
+from services.gateway.serving_chat import ChatServing
+from services.gateway.serving_completions import CompletionServing
+from prometheus_client import CollectorRegistry
+
+TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+
+
+class FakeSink:
+    def __init__(self):
+        self.events: list[tuple[str, str, events_pb2.Event]] = []
+
+    def publish(self, topic, key, event):
+        self.events.append((topic, key, event))
+
+    def calls(self) -> list[events_pb2.LlmCall]:
+        return [e.llm_call for _, _, e in self.events if e.WhichOneof("payload") == "llm_call"]
+
+
+class FakeUpstream:
+    """Answers "hi there" (two tokens per word); a tools request gets a tool call; `fail` makes it raise instead."""
+
+    def __init__(self):
+        self.fail: errors.GatewayError | None = None
+        self.requests: list[inference_pb2.GenerateRequest] = []
+
+    def _response(self, request) -> inference_pb2.GenerateResponse:
+        out = inference_pb2.GenerateResponse(model="tiny", model_version=3, prompt_token_ids=[1, 2, 3])
+        for i in range(request.sampling.n or 1):
+            c = events_pb2.Completion(index=i, text="hi there", token_ids=[10, 11, 12, 13], logprobs=[-0.1, -0.2, -0.3, -0.4],
+                                      finish_reason="stop")
+            if request.tools_json:
+                c.text, c.finish_reason = "", "tool_calls"
+                c.tool_calls_json = json.dumps([{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}])
+            out.completions.append(c)
+        return out
+
+    async def generate(self, request):
+        self.requests.append(request)
+        if self.fail:
+            raise self.fail
+        return self._response(request)
+
+    async def generate_stream(self, request):
+        self.requests.append(request)
+        if self.fail:
+            raise self.fail
+        response = self._response(request)
+        if not request.tools_json:
+            for c in response.completions:
+                for word in ("hi", " there"):
+                    yield inference_pb2.GenerateChunk(index=c.index, text_delta=word)
+        yield inference_pb2.GenerateChunk(final=response)
+
+    async def health(self):
+        return inference_pb2.HealthResponse(status="ok", model="tiny", model_version=3, max_context=64)
+
+    async def close(self):
+        pass
+
+
+@pytest.fixture
+def gateway():
+    sink, upstream = FakeSink(), FakeUpstream()
+    recorder = Recorder(sink, "lw.rollout-events", "gw-test")
+    catalog = ModelCatalog(upstream, frozenset({"default"}))
+    touched: list[str] = []
+    app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys("k1,k2"),
+                    CollectorRegistry(), lambda: _ok(), on_rollout_call=touched.append)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers={"authorization": "Bearer k1"})
+    return client, sink, upstream, touched
+
+
+async def _ok() -> dict:
+    return {}
+
+
+def chat(**extra) -> dict:
+    return {"model": "default", "messages": [{"role": "user", "content": "hello"}], **extra}
+
+
+async def test_chat_is_answered_and_recorded_with_tokens_but_replies_without_them(gateway):
+    client, sink, upstream, touched = gateway
+    reply = await client.post("/rollouts/r-1/v1/chat/completions", json=chat(max_tokens=5, temperature=0.5, seed=7))
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "hi there"}
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert "token_ids" not in body["choices"][0] and "prompt_token_ids" not in body and body["choices"][0]["logprobs"] is None
+    sent = upstream.requests[0]
+    assert (sent.model, sent.sampling.max_tokens, sent.sampling.seed, sent.sampling.has_seed) == ("tiny", 5, 7, True)
+    assert sent.sampling.temperature == pytest.approx(0.5)
+    [(topic, key, event)] = sink.events
+    call = event.llm_call
+    assert (topic, key, call.rollout_id, call.seq, call.call_id, call.http_status) == ("lw.rollout-events", "r-1", "r-1", 1, "r-1/1", 200)
+    assert list(call.prompt_token_ids) == [1, 2, 3] and list(call.completions[0].token_ids) == [10, 11, 12, 13]
+    assert call.completions[0].logprobs == pytest.approx([-0.1, -0.2, -0.3, -0.4])
+    assert (call.model, call.model_version, call.endpoint, call.gateway_id) == ("tiny", 3, "chat.completions", "gw-test")
+    assert json.loads(call.request_json)["max_tokens"] == 5 and json.loads(call.response_json) == body
+    assert call.latency_ms >= 0 and call.prompt_tokens == 3 and call.completion_tokens == 4
+    assert touched == ["r-1"]
+
+
+async def test_engine_fields_come_back_when_asked(gateway):
+    client, *_ = gateway
+    body = (await client.post("/v1/chat/completions", json=chat(logprobs=True))).json()
+    assert body["choices"][0]["token_ids"] == [10, 11, 12, 13] and body["prompt_token_ids"] == [1, 2, 3]
+    assert [t["logprob"] for t in body["choices"][0]["logprobs"]["content"]] == pytest.approx([-0.1, -0.2, -0.3, -0.4])
+    body = (await client.post("/v1/completions", json={"model": "tiny", "prompt": "x", "return_token_ids": True})).json()
+    assert body["choices"][0]["token_ids"] == [10, 11, 12, 13] and body["choices"][0]["text"] == "hi there"
+
+
+async def test_seq_counts_per_rollout_and_header_names_the_rollout(gateway):
+    client, sink, *_ = gateway
+    for _ in range(2):
+        await client.post("/v1/chat/completions", json=chat(), headers={"x-lightwire-rollout": "r-h", "x-lightwire-agent": "planner"})
+    await client.post("/rollouts/r-other/v1/chat/completions", json=chat())
+    await client.post("/v1/chat/completions", json=chat())
+    calls = sink.calls()
+    assert [(c.rollout_id, c.seq, c.call_id) for c in calls[:3]] == [("r-h", 1, "r-h/1"), ("r-h", 2, "r-h/2"), ("r-other", 1, "r-other/1")]
+    assert calls[0].agent_name == "planner"
+    assert calls[3].rollout_id == "" and calls[3].call_id.startswith("unattributed/") and sink.events[3][1] == calls[3].call_id
+
+
+async def test_n_and_tools(gateway):
+    client, sink, upstream, _ = gateway
+    body = (await client.post("/v1/chat/completions", json=chat(n=3))).json()
+    assert [c["index"] for c in body["choices"]] == [0, 1, 2]
+    body = (await client.post("/v1/chat/completions", json=chat(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "add"}}))).json()
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
+    assert body["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "add"
+    assert json.loads(upstream.requests[-1].tools_json) == [TOOL] and json.loads(upstream.requests[-1].tool_choice)["function"]["name"] == "add"
+    assert len(sink.calls()[0].completions) == 3
+
+
+def _sse(text: str) -> list:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            out.append("[DONE]" if line == "data: [DONE]" else json.loads(line[6:]))
+    return out
+
+
+async def test_stream_sends_deltas_finish_and_usage_and_records_the_whole_call(gateway):
+    client, sink, *_ = gateway
+    reply = await client.post("/rollouts/r-s/v1/chat/completions", json=chat(stream=True, n=2, stream_options={"include_usage": True}))
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+    chunks = _sse(reply.text)
+    assert chunks[-1] == "[DONE]" and chunks[-2]["usage"]["completion_tokens"] == 8 and chunks[-2]["choices"] == []
+    for index in (0, 1):
+        mine = [c["choices"][0] for c in chunks[:-2] if c["choices"][0]["index"] == index]
+        assert mine[0]["delta"]["role"] == "assistant"
+        assert "".join(c["delta"].get("content") or "" for c in mine) == "hi there"
+        assert mine[-1]["finish_reason"] == "stop"
+    [call] = sink.calls()
+    assert call.stream and call.http_status == 200 and len(call.completions) == 2
+    assert json.loads(call.response_json)["choices"][1]["message"]["content"] == "hi there"
+
+
+async def test_streamed_tool_calls_arrive_whole(gateway):
+    client, *_ = gateway
+    chunks = _sse((await client.post("/v1/chat/completions", json=chat(stream=True, tools=[TOOL]))).text)
+    deltas = [c["choices"][0] for c in chunks[:-1]]
+    assert deltas[-2]["delta"]["tool_calls"][0]["function"]["name"] == "add" and deltas[-1]["finish_reason"] == "tool_calls"
+    assert not any(d["delta"].get("content") for d in deltas)
+
+
+async def test_completions_stream(gateway):
+    client, *_ = gateway
+    chunks = _sse((await client.post("/v1/completions", json={"model": "default", "prompt": [5, 6], "stream": True})).text)
+    assert "".join(c["choices"][0]["text"] for c in chunks[:-1]) == "hi there" and chunks[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    (b"{not json", 400, None),
+    (b"[1, 2]", 400, None),
+    (orjson.dumps(chat(n=0)), 400, "n"),
+    (orjson.dumps(chat(temperature=9)), 400, "temperature"),
+    (orjson.dumps({"model": "default", "messages": []}), 400, "messages"),
+    (orjson.dumps({"model": "default"}), 400, "messages"),
+    (orjson.dumps(chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])), 400, "messages.0.content"),
+    (orjson.dumps(chat(model="gpt-nope")), 404, "model"),
+])
+async def test_bad_input_gets_an_openai_error_and_an_error_event(gateway, body, status, param):
+    client, sink, upstream, _ = gateway
+    reply = await client.post("/rollouts/r-bad/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error" and error["message"]
+    if param:
+        assert error["param"] == param
+    [call] = sink.calls()
+    assert (call.http_status, call.error_class, call.call_id) == (status, "invalid_request", "r-bad/1") and call.error_message
+    assert not upstream.requests
+
+
+@pytest.mark.parametrize(("failure", "status", "error_class"), [
+    (errors.upstream_failed("boom"), 502, "upstream_error"),
+    (errors.upstream_timeout(), 504, "timeout"),
+    (errors.context_overflow("the prompt has 99 tokens but the model's context is 64"), 400, "context_overflow"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_upstream_failures_become_statuses_and_error_events(gateway, failure, status, error_class, stream):
+    client, sink, upstream, _ = gateway
+    upstream.fail = failure
+    reply = await client.post("/v1/chat/completions", json=chat(stream=stream))
+    assert reply.status_code == status and reply.json()["error"]["message"]
+    [call] = sink.calls()
+    assert (call.http_status, call.error_class, call.stream) == (status, error_class, stream)
+
+
+async def test_missing_or_wrong_key_is_401_and_nothing_is_recorded(gateway):
+    client, sink, *_ = gateway
+    for headers in ({"authorization": "Bearer nope"}, {"authorization": ""}):
+        reply = await client.post("/rollouts/r-x/v1/chat/completions", json=chat(), headers=headers)
+        assert reply.status_code == 401 and reply.json()["error"]["code"] == "invalid_api_key"
+    assert (await client.get("/v1/models", headers={"authorization": "Bearer k2"})).status_code == 200
+    assert sink.events == []
+
+
+async def test_models_lists_the_upstream_model_and_aliases(gateway):
+    client, *_ = gateway
+    body = (await client.get("/rollouts/r-1/v1/models")).json()
+    assert [m["id"] for m in body["data"]] == ["tiny", "default"]
+
+
+async def test_health_and_metrics(gateway):
+    client, *_ = gateway
+    await client.post("/v1/chat/completions", json=chat())
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    assert 'lw_gateway_calls_total{endpoint="chat.completions",status="200"} 1.0' in (await client.get("/metrics")).text
+
+
+async def test_a_client_that_leaves_mid_stream_is_recorded(gateway):
+    client, sink, upstream, _ = gateway
+    from services.gateway.serving_base import CallContext
+    from services.gateway.protocol import ChatCompletionRequest
+
+    serving = ChatServing(upstream, Recorder(sink, "t", "gw"), ModelCatalog(upstream, frozenset({"default"})))
+    stream = await serving.create(ChatCompletionRequest.model_validate(chat(stream=True)), CallContext("r-gone", "", b"{}"))
+    await anext(stream)
+    await stream.aclose()
+    [call] = sink.calls()
+    assert (call.http_status, call.error_class) == (499, "client_closed")
+    await asyncio.sleep(0)
