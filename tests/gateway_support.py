@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from lightwire.stack.health import wait_healthy as wait_until_healthy
+
 from services.gateway.main import serve
 from services.gateway.settings import GatewaySettings
 from tests.services_fixtures import free_port
@@ -67,18 +69,9 @@ class ServiceThread:
             self._tasks.append(asyncio.ensure_future(serve_fn(settings, stop)))
 
         asyncio.run_coroutine_threadsafe(begin(), self.loop).result()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            task = self._tasks[-1]
-            if task.done():
-                raise RuntimeError(f"service exited during start-up: {task.exception()!r}")
-            try:
-                if httpx.get(health_url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{health_url} not healthy within {timeout_s}s")
+        task = self._tasks[-1]
+        wait_until_healthy(health_url, lambda: f"service exited during start-up: {task.exception()!r}" if task.done() else None,
+                     timeout_s, interval_s=0.1)
 
     def call(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()

@@ -6,11 +6,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from lightwire.stack.health import wait_healthy
 
 
 def free_port() -> int:
@@ -34,17 +33,16 @@ class ServiceProcess:
             [sys.executable, "-m", "lightwire.cli", "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.health_url, timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name} not healthy within {timeout_s}s:\n{self.log_tail()}")
+        try:
+            wait_healthy(self.health_url, self._exited, timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name} not healthy within {timeout_s}s:\n{self.log_tail()}") from None
+        return self
+
+    def _exited(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+        return None
 
     def kill(self) -> None:
         """SIGKILL: the crash the at-least-once design must survive."""

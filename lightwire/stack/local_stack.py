@@ -9,11 +9,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import httpx
 
 from lightwire import topics
 from lightwire.analytics.store import AnalyticsStore
 from lightwire.runtime.kafka import describe_topics, ensure_topics
+from lightwire.stack.health import wait_healthy
 from lightwire.stack.kafka_broker import KafkaBroker
 from lightwire.stack.processes import ManagedProcess
 from lightwire.stack.settings import StackSettings
@@ -85,17 +85,11 @@ class LocalStack:
         proc = self.service(name)
         proc.start([sys.executable, "-m", "lightwire.cli", "serve", name], env=self.service_env())
         url = service_settings.health_url()
-        deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not proc.running():
-                raise RuntimeError(f"service {name} exited during start-up; see {proc.log_file}")
-            try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"service {name} did not become healthy at {url} within {SERVICE_START_TIMEOUT_S:.0f}s; see {proc.log_file}")
+        try:
+            wait_healthy(url, lambda: None if proc.running() else f"service {name} exited during start-up; see {proc.log_file}",
+                         SERVICE_START_TIMEOUT_S, interval_s=0.5)
+        except TimeoutError as exc:
+            raise RuntimeError(f"service {name}: {exc}; see {proc.log_file}") from None
 
     def down(self) -> list[str]:
         """Stop services (newest first) and then the broker; data stays in the state directory."""
