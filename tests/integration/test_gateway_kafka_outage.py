@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 def own_broker(tmp_path):
     port = free_port()
     broker = KafkaBroker(StackSettings(kafka_port=port, kafka_controller_port=free_port(), kafka_bootstrap=f"127.0.0.1:{port}",
-                                       state_dir=tmp_path / "kafka", kafka_heap="256m"))
+                                       state_dir=tmp_path / "kafka"))
     broker.start()
     yield broker
     broker.stop()
