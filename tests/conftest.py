@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_KAFKA_PORT = 19092
+# Parallel test sessions on one machine (several developers, or CI beside a dev run) each set their own port.
+TEST_KAFKA_PORT = int(os.environ.get("LW_TEST_KAFKA_PORT", "19092"))
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +21,7 @@ def stack_settings():
         kafka_port=TEST_KAFKA_PORT,
         kafka_controller_port=TEST_KAFKA_PORT + 1,
         kafka_bootstrap=f"127.0.0.1:{TEST_KAFKA_PORT}",
-        state_dir=ROOT / ".lightwire" / "test-stack",
+        state_dir=ROOT / ".lightwire" / ("test-stack" if TEST_KAFKA_PORT == 19092 else f"test-stack-{TEST_KAFKA_PORT}"),
         stack_services="",
     )
 
