@@ -132,6 +132,35 @@ def format_validity(prompts: Sequence[str], completions: Sequence[str], pattern:
     return out
 
 
+def brevity(prompts: Sequence[str], completions: Sequence[str], budget_chars: float = 200.0, **context) -> list[float | None]:
+    """Prefers short answers: 1 - len(completion) / budget_chars, clipped to [0, 1] (empty scores 1, the budget 0).
+
+    Characters, not tokens, so it needs nothing but the text and means the same under any tokenizer.
+    """
+    budget = float(budget_chars)
+    if budget <= 0:
+        raise ValueError(f"budget_chars must be > 0, got {budget_chars}")
+    return [max(0.0, 1.0 - len(c) / budget) for c in completions]
+
+
+def numeric_closeness(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
+    """Partial credit for a near miss: 1 - |got - expected| / max(1, |expected|), clipped to [0, 1], for the last number.
+
+    0 without a number; None without a numeric reference. Denser than numeric_match, so a GRPO group whose members
+    are all wrong still has a gradient towards the right answer.
+    """
+    out: list[float | None] = []
+    for c, ref in zip(completions, _per_sample(completions, "reference", context)):
+        try:
+            expected = float(str(_reference_answer(ref)).replace(",", ""))
+        except ValueError:
+            out.append(None)
+            continue
+        got = last_number(c)
+        out.append(0.0 if got is None else max(0.0, 1.0 - abs(got - expected) / max(1.0, abs(expected))))
+    return out
+
+
 def user_feedback(prompts: Sequence[str], completions: Sequence[str], **context) -> list[float | None]:
     """Mean of the external feedback values; None without feedback."""
     return [sum(f) / len(f) if f else None for f in _per_sample(completions, "feedback", context)]
@@ -158,5 +187,7 @@ BUILTIN_REWARDS: dict[str, RewardFn] = {
     "latency_penalty": latency_penalty,
     "format_validity": format_validity,
     "user_feedback": user_feedback,
+    "brevity": brevity,
+    "numeric_closeness": numeric_closeness,
     "graceful_degradation": graceful_degradation,
 }

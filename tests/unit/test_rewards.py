@@ -46,6 +46,22 @@ def test_numeric_match_tolerances():
     assert rewards.numeric_match([""], ["990"], tolerance=0, relative_tolerance=0.01, reference=[{"answer": 1000}]) == [1.0]
 
 
+def test_brevity_prefers_short_completions():
+    # "" -> 1; 50 chars -> 1 - 50/200 = 0.75; 200 -> 0; 300 -> clipped at 0; budget 10: "abcde" -> 0.5
+    assert rewards.brevity(["", "", "", ""], ["", "x" * 50, "y" * 200, "z" * 300]) == [1.0, 0.75, 0.0, 0.0]
+    assert rewards.brevity([""], ["abcde"], budget_chars=10) == [0.5]
+    with pytest.raises(ValueError, match="budget_chars"):
+        rewards.brevity([""], ["a"], budget_chars=0)
+
+
+def test_numeric_closeness_gives_partial_credit_for_near_misses():
+    # 40 vs 50: 1 - 10/50 = 0.8; 150 vs 50: 1 - 100/50 -> 0; no number -> 0; 0.5 vs 0: 1 - 0.5/max(1, 0) = 0.5;
+    # "Answer: 1,234" vs 1234 -> 1; no reference -> None
+    got = rewards.numeric_closeness([""] * 6, ["it is 40", "150", "no idea", "0.5", "Answer: 1,234", "7"],
+                                    reference=[{"answer": 50}, {"answer": 50}, {"answer": 50}, {"answer": 0}, {"answer": 1234}, None])
+    assert got == [pytest.approx(0.8), 0.0, 0.0, 0.5, 1.0, None]
+
+
 def test_task_completion_takes_the_agents_last_report():
     assert rewards.task_completion(["", ""], ["", ""], agent_rewards=[[0.0, 1.0], []]) == [1.0, None]
 
@@ -108,7 +124,9 @@ def test_reward_context_from_a_rollout_feeds_every_built_in():
     got = {name: fn(p, c, **ctx)[0] for name, fn in rewards.BUILTIN_REWARDS.items()}
     # latency 400 + 400 = 800 < 10 s budget -> 0; 1 of 2 tools ok -> 0.5; worst = tool_exception -> -0.25
     assert got == {"exact_match": 0.0, "numeric_match": 1.0, "task_completion": 1.0, "tool_success_rate": 0.5,
-                   "latency_penalty": 0.0, "format_validity": 1.0, "user_feedback": 0.5, "graceful_degradation": -0.25}
+                   "latency_penalty": 0.0, "format_validity": 1.0, "user_feedback": 0.5, "graceful_degradation": -0.25,
+                   # 13 characters of a 200 budget -> 1 - 13/200 = 0.935; 42 is exactly the reference -> 1
+                   "brevity": pytest.approx(0.935), "numeric_closeness": 1.0}
 
 
 def test_pipeline_parsing_weights_and_unknown_names():
