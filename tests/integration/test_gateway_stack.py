@@ -141,3 +141,48 @@ def test_worker_rollouts_through_agenthub_become_trajectories_with_tokens_and_re
     assert crashed.status == pb.ROLLOUT_STATUS_FAILED
     assert [(a.error_class, a.step) for a in crashed.attributions] == [("agent_crash", 1)]
     assert "the agent fell over" in crashed.attributions[0].message
+
+
+def test_after_a_weight_reload_the_next_call_reports_the_new_version_and_answers_differently(stack, bootstrap, tmp_path):
+    """Runs last in this module: it moves the shared inference service to version 2."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from lightwire.runtime.kafka import EventProducer
+
+    names, ports = stack
+    ask = dict(model="default", messages=[{"role": "user", "content": "tell me a story"}], max_tokens=12, temperature=0.0, seed=7)
+    before = client(ports, "r-reload").chat.completions.create(**ask)
+    assert before.system_fingerprint == "lightwire-v1"
+
+    trained = AutoModelForCausalLM.from_pretrained(ensure_model("tiny-llama", CommonSettings().cache_dir))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * p.std().clamp(min=1e-3))
+    trained.save_pretrained(tmp_path / "v2")
+
+    async def announce():
+        async with EventProducer(bootstrap, "test-trainer") as producer:
+            version = pb.WeightVersion(model="tiny-llama", version=2, uri=f"file://{tmp_path / 'v2'}", format="full", step=1)
+            await producer.send(names.weights, "tiny-llama", codec.make_event("test-trainer", weight_version=version))
+
+    asyncio.run(announce())
+    deadline = time.monotonic() + 60
+    after = client(ports, "r-reload").chat.completions.create(**ask)
+    while after.system_fingerprint != "lightwire-v2" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = client(ports, "r-reload").chat.completions.create(**ask)
+    assert after.system_fingerprint == "lightwire-v2"
+    assert after.choices[0].message.content != before.choices[0].message.content
+    # Greedy decoding on the new weights is stable: the version, not chance, changed the answer.
+    again = client(ports, "r-reload").chat.completions.create(**ask)
+    assert again.choices[0].message.content == after.choices[0].message.content
+
+    recorded = calls_of(bootstrap, names, "r-reload")
+    deadline = time.monotonic() + 30
+    while (not recorded or recorded[-1].model_version != 2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        recorded = calls_of(bootstrap, names, "r-reload")
+    assert recorded[0].model_version == 1 and recorded[-1].model_version == 2
+    assert list(recorded[0].completions[0].token_ids) != list(recorded[-1].completions[0].token_ids)
