@@ -20,8 +20,12 @@ def instance_name(service: str, settings: CommonSettings) -> str:
     return settings.instance_id or f"{service}-{os.getpid()}"
 
 
-def run_service(service: str, settings: CommonSettings, main: ServiceMain) -> None:
-    """Run `main(stop)` until it returns; the first SIGTERM/SIGINT sets `stop` and main drains and returns."""
+def run_service(service: str, settings: CommonSettings, main: ServiceMain,
+                loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
+    """Run `main(stop)` until it returns; the first SIGTERM/SIGINT sets `stop` and main drains and returns.
+
+    `loop_factory` picks the event loop (uvloop for the latency-bound gateway); None is asyncio's own.
+    """
     configure_logging(service, settings.log_level, settings.log_json)
 
     async def runner() -> None:
@@ -33,4 +37,5 @@ def run_service(service: str, settings: CommonSettings, main: ServiceMain) -> No
         await main(stop)
         log.info("service stopped")
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+        loop_runner.run(runner())

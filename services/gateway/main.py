@@ -56,7 +56,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
     except GatewayError as exc:
         log.warning("upstream not answering yet; will ask again at the first call", extra={"error": exc.message})
 
-    sink = EventSink(settings.kafka_bootstrap, settings.spool_dir(), send_timeout_s=settings.gateway_kafka_timeout_s)
+    sink = EventSink(settings.kafka_bootstrap, settings.spool_dir(), send_timeout_s=settings.gateway_kafka_timeout_s,
+                     linger_ms=settings.gateway_kafka_linger_ms)
     await sink.start()
     recorder = Recorder(sink, names.rollout_events, gateway_id)
 
@@ -105,7 +106,12 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
 
 def main() -> None:
     settings = GatewaySettings()
-    run_service("gateway", settings, lambda stop: serve(settings, stop))
+    loop_factory = None
+    if settings.gateway_event_loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    run_service("gateway", settings, lambda stop: serve(settings, stop), loop_factory=loop_factory)
 
 
 if __name__ == "__main__":

@@ -102,8 +102,9 @@ class KafkaUnavailable(Exception):
 
 
 class EventSink:
-    def __init__(self, bootstrap: str, spool_dir: Path, *, send_timeout_s: float = 5.0, batch_size: int = 512):
+    def __init__(self, bootstrap: str, spool_dir: Path, *, send_timeout_s: float = 5.0, batch_size: int = 512, linger_ms: int = 20):
         self.bootstrap = bootstrap
+        self.linger_ms = linger_ms
         self.spool = SpoolFile(spool_dir)
         self.send_timeout_s = send_timeout_s
         self.batch_size = batch_size
@@ -207,7 +208,7 @@ class EventSink:
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=self.linger_ms,
                                         max_batch_size=1 << 20, max_request_size=8 << 20, request_timeout_ms=int(self.send_timeout_s * 1000))
             try:
                 await producer.start()

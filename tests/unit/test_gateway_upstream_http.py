@@ -1,19 +1,44 @@
-"""The OpenAI HTTP upstream against the fake vLLM-style server: token ids and logprobs asked for and parsed; errors mapped."""
+"""The OpenAI HTTP upstream against the fake vLLM-style server (served by uvicorn on loopback, as in production):
+token ids and logprobs asked for and parsed; errors mapped."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
+import uvicorn
 
 from lightwire.v1 import inference_pb2
 from services.gateway import errors, fake_upstream
 from services.gateway.upstream_http import OpenAIHttpUpstream, chat_body
+from tests.services_fixtures import free_port
 
 
-def upstream(app=None) -> OpenAIHttpUpstream:
-    return OpenAIHttpUpstream("http://fake", 5, model_version=4, transport=httpx.ASGITransport(app or fake_upstream.make_app()))
+@contextlib.asynccontextmanager
+async def served(app) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def upstream(app=None, timeout_s: float = 5) -> AsyncIterator[OpenAIHttpUpstream]:
+    async with served(app or fake_upstream.make_app()) as url:
+        up = OpenAIHttpUpstream(url, timeout_s, model_version=4)
+        try:
+            yield up
+        finally:
+            await up.close()
 
 
 def chat_request(**kw) -> inference_pb2.GenerateRequest:
@@ -22,7 +47,11 @@ def chat_request(**kw) -> inference_pb2.GenerateRequest:
 
 
 async def test_chat_and_completions_carry_token_ids_and_logprobs():
-    up = upstream()
+    async with upstream() as up:
+        await check_engine_fields(up)
+
+
+async def check_engine_fields(up: OpenAIHttpUpstream) -> None:
     health = await up.health()
     assert (health.model, health.max_context, health.model_version) == ("fake-model", 2048, 4)
     result = await up.generate(chat_request())
@@ -34,7 +63,6 @@ async def test_chat_and_completions_carry_token_ids_and_logprobs():
     assert text.completions[0].text == "Hello from" and list(text.completions[0].token_ids) == [101, 102]
     chunks = [c async for c in up.generate_stream(chat_request())]
     assert chunks[-1].HasField("final") and "".join(c.text_delta for c in chunks if c.index == 0) == "Hello from the"
-    await up.close()
 
 
 def test_request_asks_for_engine_fields_and_keeps_tools():
@@ -57,7 +85,8 @@ def failing(status: int, doc: dict | None = None):
 ])
 async def test_errors_are_mapped(status, doc, expected, error_class):
     with pytest.raises(errors.GatewayError) as caught:
-        await upstream(failing(status, doc)).generate(chat_request(model="m"))
+        async with upstream(failing(status, doc)) as up:
+            await up.generate(chat_request(model="m"))
     assert (caught.value.status, caught.value.error_class) == (expected, error_class)
 
 
@@ -66,10 +95,7 @@ async def test_unreachable_and_slow_upstreams():
         await OpenAIHttpUpstream("http://127.0.0.1:1", 1).generate(chat_request(model="m"))
     assert caught.value.status == 502
 
-    class Slow(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request):
-            raise httpx.ReadTimeout("slow", request=request)
-
     with pytest.raises(errors.GatewayError) as caught:
-        await OpenAIHttpUpstream("http://x", 1, transport=Slow()).generate(chat_request(model="m"))
+        async with upstream(fake_upstream.make_app(delay_s=2.0), timeout_s=0.5) as up:
+            await up.generate(chat_request(model="m"))
     assert caught.value.status == 504
