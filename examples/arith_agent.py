@@ -6,13 +6,12 @@ Run it against a local stack:  python examples/arith_agent.py --target 127.0.0.1
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import operator
 import re
 
-from lightwire_client import Rollout, Worker, WorkerConfig
+from lightwire_client import Rollout
 
 SYSTEM = (
     "You solve arithmetic word problems. Use the calculator tool for arithmetic. "
@@ -77,14 +76,9 @@ def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_toke
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="127.0.0.1:50052", help="the gateway's AgentHub gRPC address")
-    parser.add_argument("--api-key", default="")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--max-tasks", type=int, default=None)
-    args = parser.parse_args()
-    Worker(solve, WorkerConfig(target=args.target, api_key=args.api_key, concurrency=args.concurrency, max_tasks=args.max_tasks,
-                               task_types=("arith",))).run_forever()
+    from arith_task import serve  # the examples' shared command line (run as a script, examples/ is on sys.path)
+
+    serve(solve, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -88,9 +88,14 @@ class Rollout:
 
     # -- clients for the agent's framework --------------------------------------------------------------------
 
-    def _count(self, response: httpx.Response) -> None:
-        if response.request.method == "POST" and response.request.url.path.endswith(("/chat/completions", "/completions")):
+    def count_call(self, request: httpx.Request) -> None:
+        """Counts `request` if it is an LLM call (for clients a framework builds itself, e.g. via a transport hook)."""
+        if request.method == "POST" and request.url.path.endswith(("/chat/completions", "/completions")):
+            self._counted = True
             self.calls += 1
+
+    def _count(self, response: httpx.Response) -> None:
+        self.count_call(response.request)
 
     async def _acount(self, response: httpx.Response) -> None:
         self._count(response)

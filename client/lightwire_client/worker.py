@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from lightwire_client._gen import events_pb2 as ev_pb
 from lightwire_client.context import Rollout, bind, error_info, unbind
@@ -39,6 +39,8 @@ class WorkerConfig:
     poll_wait_ms: int = 2000
     max_tasks: int | None = None
     reconnect_max_s: float = 10.0
+    # How long a rollout's start/finish keeps retrying while the gateway is away before the rollout is given up.
+    report_retry_s: float = 120.0
 
 
 @dataclass
@@ -91,15 +93,28 @@ class Worker:
     def _quota_left(self) -> bool:
         return self.config.max_tasks is None or self._taken < self.config.max_tasks
 
+    async def _retrying(self, call: Callable[[], Awaitable[Any]], stop: asyncio.Event | None = None, max_s: float | None = None):
+        """`call()` until it gets through a gateway restart (backoff up to reconnect_max_s); gives up when `stop` is
+        set or after `max_s`, re-raising the last error."""
+
+        def give_up(state) -> bool:
+            return (stop is not None and stop.is_set()) or (max_s is not None and stop_after_delay(max_s)(state))
+
+        async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), wait=wait_exponential(0.2, max=self.config.reconnect_max_s),
+                                           stop=give_up, reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.info("retrying the gateway", extra={"attempt": attempt.retry_state.attempt_number})
+                return await call()
+
     async def _slot(self, hub: AgentHubClient, stop: asyncio.Event) -> None:
         while not stop.is_set() and self._quota_left():
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_transient), wait=wait_exponential(0.2, max=self.config.reconnect_max_s), stop=stop_never, reraise=True
-            ):
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        log.info("reconnecting to the gateway", extra={"attempt": attempt.retry_state.attempt_number})
-                    got = await hub.acquire(self.worker_id, self.config.task_types, self.config.poll_wait_ms)
+            try:
+                got = await self._retrying(lambda: hub.acquire(self.worker_id, self.config.task_types, self.config.poll_wait_ms), stop)
+            except grpc.aio.AioRpcError:
+                if stop.is_set():  # shutting down while the gateway is away: nothing was taken
+                    return
+                raise
             if got is None or not self._quota_left():
                 continue
             self._taken += 1
@@ -109,11 +124,16 @@ class Worker:
                 await task
             except asyncio.CancelledError:
                 self.stats.abandoned += 1
+            except grpc.aio.AioRpcError as exc:  # the gateway stayed away past report_retry_s: it re-queues the task
+                self.stats.abandoned += 1
+                log.warning("rollout given up: the gateway did not answer", extra={"rollout_id": got.rollout_id, "code": str(exc.code())})
             finally:
                 self._running.pop(got.rollout_id, None)
 
     async def _run_one(self, hub: AgentHubClient, got) -> None:
-        started = await hub.start(got.rollout_id, self.worker_id)
+        # Reporting ignores the shutdown request (no `stop` here): a rollout that ran is finished, not dropped.
+        report = dict(max_s=self.config.report_retry_s)
+        started = await self._retrying(lambda: hub.start(got.rollout_id, self.worker_id), **report)
         rollout = Rollout(
             rollout_id=got.rollout_id, task=got.task, base_url=started.base_url or got.base_url,
             api_key=self.config.api_key or "lightwire", hub=hub, loop=asyncio.get_running_loop(),
@@ -133,12 +153,15 @@ class Worker:
             self.stats.failed += 1
             self.stats.errors.append(f"{info.type}: {info.message}")
             log.warning("rollout failed", extra={"rollout_id": rollout.rollout_id, "error": info.type})
-            await hub.span(ev_pb.AgentSpan(rollout_id=rollout.rollout_id, span_id="crash", name="agent", kind="error",
-                                           after_seq=rollout.calls, error=info))
-            await hub.finish(rollout.rollout_id, ev_pb.ROLLOUT_STATUS_FAILED, rollout.declared_calls(), info)
+            crash = ev_pb.AgentSpan(rollout_id=rollout.rollout_id, span_id="crash", name="agent", kind="error",
+                                    after_seq=rollout.calls, agent_name=rollout.agent_name, error=info)
+            await self._retrying(lambda: hub.span(crash), **report)
+            await self._retrying(lambda: hub.finish(rollout.rollout_id, ev_pb.ROLLOUT_STATUS_FAILED, rollout.declared_calls(), info),
+                                 **report)
         else:
             self.stats.succeeded += 1
-            await hub.finish(rollout.rollout_id, ev_pb.ROLLOUT_STATUS_SUCCEEDED, rollout.declared_calls())
+            await self._retrying(lambda: hub.finish(rollout.rollout_id, ev_pb.ROLLOUT_STATUS_SUCCEEDED, rollout.declared_calls()),
+                                 **report)
         finally:
             unbind(token)
 

@@ -139,3 +139,91 @@ async def test_a_rollout_the_gateway_timed_out_is_abandoned():
     finally:
         await server.stop(None)
     assert stats.abandoned == 1 and hub.finished == []
+
+
+async def test_an_agent_exception_is_reported_with_type_message_and_stack_after_the_calls_it_made():
+    hub = FakeHub(tasks(2))
+    server, port = await serve(hub)
+
+    def parse_tool_output(text: str) -> int:
+        return int(text)
+
+    def agent(rollout):
+        rollout.calls = 3  # as if its client had counted three LLM calls
+        rollout.emit_span("lookup", kind="tool", attributes={"q": "x"})
+        if rollout.input["i"] == 0:
+            parse_tool_output("not a number")
+
+    try:
+        stats = await asyncio.wait_for(Worker(agent, target=f"127.0.0.1:{port}", max_tasks=2, poll_wait_ms=100).run(), 20)
+    finally:
+        await server.stop(None)
+    assert (stats.succeeded, stats.failed) == (1, 1)
+    crash = [s for s in hub.spans if s.kind == "error"]
+    assert [s.rollout_id for s in crash] == ["r-t0"] and crash[0].after_seq == 3
+    assert crash[0].error.type == "ValueError" and "not a number" in crash[0].error.message
+    assert "in parse_tool_output" in crash[0].error.stack
+    failed = {f.rollout_id: f for f in hub.finished}
+    assert failed["r-t0"].status == ev_pb.ROLLOUT_STATUS_FAILED and failed["r-t0"].error.type == "ValueError"
+    assert failed["r-t1"].status == ev_pb.ROLLOUT_STATUS_SUCCEEDED
+    assert sorted((s.rollout_id, s.name, s.attributes["q"]) for s in hub.spans if s.kind == "tool") == [("r-t0", "lookup", "x"), ("r-t1", "lookup", "x")]
+
+
+async def test_stopping_lets_running_rollouts_finish_and_takes_no_new_task():
+    hub = FakeHub(tasks(3))
+    server, port = await serve(hub)
+    stop = asyncio.Event()
+
+    async def agent(rollout):
+        stop.set()  # the shutdown request arrives while this rollout runs
+        await asyncio.sleep(0.3)
+        await rollout.aemit_reward(1.0)
+
+    try:
+        stats = await asyncio.wait_for(Worker(agent, target=f"127.0.0.1:{port}", poll_wait_ms=100).run(stop), 20)
+    finally:
+        await server.stop(None)
+    assert stats.succeeded == 1 and [f.rollout_id for f in hub.finished] == ["r-t0"] and len(hub.tasks) == 2
+
+
+async def test_stopping_while_the_gateway_is_away_returns_without_waiting_for_it():
+    server, port = await serve(FakeHub([]))
+    await server.stop(None)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(lambda r: None, target=f"127.0.0.1:{port}", poll_wait_ms=100, reconnect_max_s=0.2).run(stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    stats = await asyncio.wait_for(worker, 5)
+    assert stats.finished == 0
+
+
+async def test_the_rollout_decorator_keeps_functions_callable_and_serves_them():
+    from lightwire_client import rollout
+
+    @rollout(max_tasks=1, poll_wait_ms=100)
+    def plain(r):
+        r.emit_reward(2.0)
+        return "plain"
+
+    @rollout
+    async def coroutine(r):
+        await r.aemit_reward(3.0)
+        return "async"
+
+    class Fake:
+        def emit_reward(self, value):
+            self.value = value
+
+        async def aemit_reward(self, value):
+            self.value = value
+
+    assert plain(Fake()) == "plain" and await coroutine(Fake()) == "async"
+    hub = FakeHub(tasks(2))
+    server, port = await serve(hub)
+    try:
+        first = await asyncio.wait_for(plain.worker(target=f"127.0.0.1:{port}").run(), 20)
+        second = await asyncio.wait_for(coroutine.worker(target=f"127.0.0.1:{port}", max_tasks=1, poll_wait_ms=100).run(), 20)
+    finally:
+        await server.stop(None)
+    assert first.succeeded == second.succeeded == 1
+    assert sorted(r.value for r in hub.rewards) == [2.0, 3.0]
