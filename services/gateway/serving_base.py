@@ -88,13 +88,44 @@ class StreamRenderer:
 
 
 class ServingBase:
+    """One OpenAI endpoint. Subclasses say how a request becomes a GenerateRequest, how one completion reads as a
+    choice, and how the stream spells its chunks; the call itself is the same for both."""
+
     endpoint = ""
+    response_object = ""
+    id_prefix = ""
+
+    def to_generate(self, request, model: str) -> inference_pb2.GenerateRequest: ...
+
+    def choice(self, completion: events_pb2.Completion, engine_fields: bool) -> dict: ...
+
+    def renderer(self, request, chunk_id: str, created: int, model: str) -> StreamRenderer: ...
 
     def __init__(self, upstream: Upstream, recorder: Recorder, catalog: ModelCatalog):
         self.upstream = upstream
         self.recorder = recorder
         self.catalog = catalog
         self.stream_mismatches = 0
+
+    async def create(self, request, ctx: CallContext) -> bytes | AsyncIterator[bytes]:
+        model = await self.resolve(request.model, ctx, request.stream)
+        generate = self.to_generate(request, model)
+        created = int(time.time())
+        engine_fields = request.wants_engine_fields
+
+        def render(result: inference_pb2.GenerateResponse, call_id: str) -> dict:
+            # The fingerprint names the weight version that answered.
+            body = {"id": f"{self.id_prefix}-{call_id}", "object": self.response_object, "created": created,
+                    "model": result.model or model, "choices": [self.choice(c, engine_fields) for c in result.completions],
+                    "usage": usage(result), "system_fingerprint": f"lightwire-v{result.model_version}"}
+            if engine_fields:
+                body["prompt_token_ids"] = list(result.prompt_token_ids)
+            return body
+
+        if not request.stream:
+            return await self.generate(generate, ctx, render)
+        renderer = self.renderer(request, f"{self.id_prefix}-{ctx.rollout_id or 'unattributed'}-{created}", created, model)
+        return await self.stream(generate, ctx, renderer, render, request.include_usage)
 
     def reject(self, ctx: CallContext, error: GatewayError, stream: bool = False) -> None:
         """Record a call refused before it reached the upstream (bad JSON, invalid parameters, unknown model)."""

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator
 
 from lightwire.v1 import events_pb2, inference_pb2
 from services.gateway.protocol import ChatCompletionRequest
-from services.gateway.serving_base import CallContext, ServingBase, StreamRenderer, sampling, usage
+from services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
 
 
 def to_generate(request: ChatCompletionRequest, model: str) -> inference_pb2.GenerateRequest:
@@ -33,31 +31,16 @@ def logprobs_content(c: events_pb2.Completion) -> list[dict]:
 
 class ChatServing(ServingBase):
     endpoint = "chat.completions"
+    response_object = "chat.completion"
+    id_prefix = "chatcmpl"
 
-    async def create(self, request: ChatCompletionRequest, ctx: CallContext) -> bytes | AsyncIterator[bytes]:
-        model = await self.resolve(request.model, ctx, request.stream)
-        generate = to_generate(request, model)
-        created = int(time.time())
-        engine_fields = request.wants_engine_fields
+    to_generate = staticmethod(to_generate)
 
-        def render(result: inference_pb2.GenerateResponse, call_id: str) -> dict:
-            body = {
-                "id": f"chatcmpl-{call_id}", "object": "chat.completion", "created": created, "model": result.model or model,
-                "choices": [self._choice(c, engine_fields) for c in result.completions], "usage": usage(result),
-                "system_fingerprint": f"lightwire-v{result.model_version}",
-            }
-            if engine_fields:
-                body["prompt_token_ids"] = list(result.prompt_token_ids)
-            return body
-
-        if not request.stream:
-            return await self.generate(generate, ctx, render)
+    def renderer(self, request: ChatCompletionRequest, chunk_id: str, created: int, model: str) -> StreamRenderer:
         offers_tools = bool(request.tools) and request.tool_choice != "none"
-        renderer = ChatChunks(f"chatcmpl-{ctx.rollout_id or 'unattributed'}-{created}", created, model, engine_fields, offers_tools)
-        return await self.stream(generate, ctx, renderer, render, request.include_usage)
+        return ChatChunks(chunk_id, created, model, request.wants_engine_fields, offers_tools)
 
-    @staticmethod
-    def _choice(c: events_pb2.Completion, engine_fields: bool) -> dict:
+    def choice(self, c: events_pb2.Completion, engine_fields: bool) -> dict:
         message: dict = {"role": "assistant", "content": c.text or None}
         if c.tool_calls_json:
             message["tool_calls"] = json.loads(c.tool_calls_json)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-
 from lightwire.v1 import events_pb2, inference_pb2
 from services.gateway.protocol import CompletionRequest
-from services.gateway.serving_base import CallContext, ServingBase, StreamRenderer, sampling, usage
+from services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
 
 
 def to_generate(request: CompletionRequest, model: str) -> inference_pb2.GenerateRequest:
@@ -27,31 +24,20 @@ def text_logprobs(c: events_pb2.Completion) -> dict:
 
 class CompletionServing(ServingBase):
     endpoint = "completions"
+    response_object = "text_completion"
+    id_prefix = "cmpl"
 
-    async def create(self, request: CompletionRequest, ctx: CallContext) -> bytes | AsyncIterator[bytes]:
-        model = await self.resolve(request.model, ctx, request.stream)
-        generate = to_generate(request, model)
-        created = int(time.time())
-        engine_fields = request.wants_engine_fields
+    to_generate = staticmethod(to_generate)
 
-        def render(result: inference_pb2.GenerateResponse, call_id: str) -> dict:
-            choices = []
-            for c in result.completions:
-                choice = {"index": c.index, "text": c.text, "finish_reason": c.finish_reason or "stop", "logprobs": None}
-                if engine_fields:
-                    choice["token_ids"] = list(c.token_ids)
-                    choice["logprobs"] = text_logprobs(c)
-                choices.append(choice)
-            body = {"id": f"cmpl-{call_id}", "object": "text_completion", "created": created, "model": result.model or model,
-                    "choices": choices, "usage": usage(result), "system_fingerprint": f"lightwire-v{result.model_version}"}
-            if engine_fields:
-                body["prompt_token_ids"] = list(result.prompt_token_ids)
-            return body
+    def renderer(self, request: CompletionRequest, chunk_id: str, created: int, model: str) -> StreamRenderer:
+        return TextChunks(chunk_id, created, model, request.wants_engine_fields)
 
-        if not request.stream:
-            return await self.generate(generate, ctx, render)
-        renderer = TextChunks(f"cmpl-{ctx.rollout_id or 'unattributed'}-{created}", created, model, engine_fields)
-        return await self.stream(generate, ctx, renderer, render, request.include_usage)
+    def choice(self, c: events_pb2.Completion, engine_fields: bool) -> dict:
+        choice = {"index": c.index, "text": c.text, "finish_reason": c.finish_reason or "stop", "logprobs": None}
+        if engine_fields:
+            choice["token_ids"] = list(c.token_ids)
+            choice["logprobs"] = text_logprobs(c)
+        return choice
 
 
 class TextChunks(StreamRenderer):
