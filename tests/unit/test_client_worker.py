@@ -227,3 +227,25 @@ async def test_the_rollout_decorator_keeps_functions_callable_and_serves_them():
         await server.stop(None)
     assert first.succeeded == second.succeeded == 1
     assert sorted(r.value for r in hub.rewards) == [2.0, 3.0]
+
+
+async def test_a_rollout_running_while_the_gateway_restarts_is_still_finished():
+    hub = FakeHub(tasks(1))
+    server, port = await serve(hub)
+    restarted = asyncio.Event()
+
+    async def agent(rollout):
+        await server.stop(None)  # the gateway goes away while the agent works...
+        asyncio.get_running_loop().call_later(0.5, restarted.set)
+        await asyncio.sleep(0.1)
+
+    async def restart():
+        await restarted.wait()
+        return (await serve(hub, port))[0]  # ...and comes back on the same address
+
+    back = asyncio.create_task(restart())
+    try:
+        stats = await asyncio.wait_for(Worker(agent, target=f"127.0.0.1:{port}", max_tasks=1, poll_wait_ms=100, reconnect_max_s=0.2).run(), 20)
+    finally:
+        await (await back).stop(None)
+    assert stats.succeeded == 1 and [(f.rollout_id, f.status) for f in hub.finished] == [("r-t0", ev_pb.ROLLOUT_STATUS_SUCCEEDED)]
