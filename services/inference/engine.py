@@ -135,6 +135,30 @@ class Engine(Protocol):
     async def health(self) -> EngineHealth: ...
 
 
+class EngineBase:
+    """What both engines keep the same way: the tokenizer, the context length, and how health is reported."""
+
+    name = ""
+    model_name = ""
+    _tokenizer: Any = None
+    _max_context = 0
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_context(self) -> int:
+        return self._max_context
+
+    @property
+    def model_version(self) -> int:
+        raise NotImplementedError
+
+    def health_as(self, status: str) -> EngineHealth:
+        return EngineHealth(status, self.model_name, self.model_version, self.name, self._max_context)
+
+
 def check_context(prompt_len: int, max_tokens: int, max_context: int) -> int:
     """The max_tokens a request may use: a prompt that leaves no room raises; a long max_tokens is clamped."""
     if prompt_len == 0:

@@ -27,6 +27,7 @@ from services.inference.decoding import sequence_seed, streamable_prefix
 from services.inference.engine import (
     BASE_VERSION,
     CompletionOutput,
+    EngineBase,
     EngineHealth,
     GenerationRequest,
     GenerationResult,
@@ -63,7 +64,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class HfEngine:
+class HfEngine(EngineBase):
     name = "hf"
 
     def __init__(self, model_dir: Path, model_name: str, *, device: str = "auto", dtype: str = "float32",
@@ -107,20 +108,12 @@ class HfEngine:
 
     # -- Engine interface ----------------------------------------------------------------------------------
     @property
-    def tokenizer(self):
-        return self._tokenizer
-
-    @property
-    def max_context(self) -> int:
-        return self._max_context
-
-    @property
     def model_version(self) -> int:
         return self._served.version if self._served else 0
 
     async def health(self) -> EngineHealth:
         ok = self._served is not None and self._scheduler is not None and not self._scheduler.done()
-        return EngineHealth("ok" if ok else "starting", self.model_name, self.model_version, self.name, self.max_context)
+        return self.health_as("ok" if ok else "starting")
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         pending = self._admit(request, streaming=False)

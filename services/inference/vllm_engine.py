@@ -28,6 +28,7 @@ from transformers import AutoTokenizer
 from services.inference.engine import (
     BASE_VERSION,
     CompletionOutput,
+    EngineBase,
     EngineHealth,
     GenerationRequest,
     GenerationResult,
@@ -47,7 +48,7 @@ class VllmError(RuntimeError):
     """The vLLM server failed or answered something we cannot use (not the caller's fault)."""
 
 
-class VllmEngine:
+class VllmEngine(EngineBase):
     name = "vllm"
 
     def __init__(self, base_url: str, model_name: str, tokenizer_dir: Path, *, timeout_s: float = 600.0):
@@ -84,14 +85,6 @@ class VllmEngine:
         await self._client.aclose()
 
     @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    @property
-    def max_context(self) -> int:
-        return self._max_context
-
-    @property
     def model_version(self) -> int:
         return self._version
 
@@ -100,7 +93,7 @@ class VllmEngine:
             ok = (await self._client.get("/health")).status_code == 200
         except httpx.HTTPError:
             ok = False
-        return EngineHealth("ok" if ok else "upstream_unavailable", self.model_name, self._version, self.name, self._max_context)
+        return self.health_as("ok" if ok else "upstream_unavailable")
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         opts = request.sampling
