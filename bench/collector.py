@@ -1,16 +1,20 @@
 """End-to-end collector throughput: call events in, trajectories and ClickHouse rows out.
 
-Runs against a real broker (the test stack's, started if needed) with fresh topics per run:
-1. baseline: a bare aiokafka consumer reading and decoding the same events (the ceiling of any consumer);
-2. one collector process over 4 partitions;
-3. two collector processes (one Faust app) over 8 partitions, each with its own chDB path.
-Figures go to stdout and bench/results/collector.json. Usage: python bench/collector.py [--rollouts N]
+Runs against a real broker (the test stack's, started if needed; LW_TEST_KAFKA_PORT picks it) with fresh topics per run:
+1. one collector process over 4 partitions;
+2. two collector processes (one Faust app) over 8 partitions, each with its own chDB path;
+3. baseline, after each: a bare aiokafka consumer reading and decoding the same events (the ceiling of any consumer).
+The collectors start first and settle their partition assignment; the clock runs from the first event produced to
+the last trajectory read back from Kafka and the last call row visible in ClickHouse. The load average is recorded
+beside each figure (the machine is shared). Figures go to stdout and bench/results/collector.json.
+Usage: python bench/collector.py [--rollouts N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -21,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaConsumer  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from bench.common import show, write_results  # noqa: E402
 from lightwire import topics  # noqa: E402
@@ -49,6 +53,14 @@ def rollout_events(rollout_id: str, calls: int, tokens: int) -> list[pb.Event]:
     return out
 
 
+def encoded_events(rollouts: int, calls: int, tokens: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(rollouts):
+        rid = f"r{i:06d}"
+        out.extend((rid.encode(), codec.encode(e)) for e in rollout_events(rid, calls, tokens))
+    return out
+
+
 async def produce(bootstrap: str, names: topics.TopicNames, rollouts: int, calls: int, tokens: int) -> int:
     events = []
     for i in range(rollouts):
@@ -58,6 +70,22 @@ async def produce(bootstrap: str, names: topics.TopicNames, rollouts: int, calls
         for start in range(0, len(events), 5000):
             await producer.send_many(names.rollout_events, events[start:start + 5000])
     return len(events)
+
+
+async def produce_encoded(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    """Sends pre-encoded records (so the clock holds no protobuf building); returns when the first was sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                                max_batch_size=1 << 20, max_request_size=8 << 20)
+    await producer.start()
+    try:
+        t0 = time.monotonic()
+        for start in range(0, len(records), 5000):
+            futures = [await producer.send(topic, value, key=key, headers=[("content-type", codec.CONTENT_TYPE)])
+                       for key, value in records[start:start + 5000]]
+            await asyncio.gather(*futures)
+        return t0
+    finally:
+        await producer.stop()
 
 
 async def count_trajectories(bootstrap: str, names: topics.TopicNames, want: int, timeout_s: float) -> float:
@@ -121,13 +149,35 @@ def stage_breakdown(port: int) -> dict:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): a figure the other users of the machine disturb less."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_assigned(ports: list[int], partitions: int, timeout_s: float) -> None:
+    """Until the processes own every rollout partition between them, each some, and it held for a second."""
+    import httpx
+
+    deadline, settled_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        owned = [httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=10).json().get("rollout_partitions", []) for p in ports]
+        if all(owned) and sorted(sum(owned, [])) == list(range(partitions)):
+            settled_since = settled_since or time.monotonic()
+            if time.monotonic() - settled_since >= 1.0:
+                return
+        else:
+            settled_since = None
+        time.sleep(0.2)
+    raise TimeoutError(f"partitions not assigned within {timeout_s}s")
+
+
 def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: int, calls: int, tokens: int, work: Path) -> dict:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     names = topics.TopicNames(prefix)
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(partitions, names)))
-    total = asyncio.run(produce(bootstrap, names, rollouts, calls, tokens))
+    records = encoded_events(rollouts, calls, tokens)
     call_events = rollouts * calls
-    baseline = asyncio.run(bare_consumer_rate(bootstrap, names.rollout_events, total))
     procs, ports = [], []
     try:
         t0 = time.monotonic()
@@ -136,22 +186,32 @@ def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: in
             env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}", **COLLECTOR_TUNING)
             procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log").start())
             ports.append(port)
+        wait_assigned(ports, partitions, timeout_s=120)
         started = time.monotonic() - t0
-        # Events were produced before start: the clock runs from healthy to the last trajectory and the last row.
-        t1 = time.monotonic()
+        load_before = os.getloadavg()[0]
+        cpu_before = [cpu_seconds(p.proc.pid) for p in procs]
+        t1 = asyncio.run(produce_encoded(bootstrap, names.rollout_events, records))
         asyncio.run(count_trajectories(bootstrap, names, rollouts, timeout_s=600))
+        trajectories_s = time.monotonic() - t1
         wait_rows(ports, call_events, timeout_s=600)
         elapsed = time.monotonic() - t1
+        load_after = os.getloadavg()[0]
+        cpu = [cpu_seconds(p.proc.pid) - c for p, c in zip(procs, cpu_before)]
         stages = stage_breakdown(ports[0])
     finally:
         for p in procs:
             p.stop()
+    baseline = asyncio.run(bare_consumer_rate(bootstrap, names.rollout_events, len(records)))
     return {
-        "processes": processes, "partitions": partitions, "rollouts": rollouts, "events": total, "call_events": call_events,
-        "start_s": round(started, 2), "elapsed_s": round(elapsed, 2),
-        "call_events_per_s": round(call_events / elapsed), "events_per_s": round(total / elapsed),
+        "processes": processes, "partitions": partitions, "rollouts": rollouts, "events": len(records), "call_events": call_events,
+        "start_s": round(started, 2), "trajectories_s": round(trajectories_s, 2), "elapsed_s": round(elapsed, 2),
+        "call_events_per_s": round(call_events / elapsed), "events_per_s": round(len(records) / elapsed),
         "call_events_per_s_per_process": round(call_events / elapsed / processes),
         "bare_consumer_events_per_s": round(baseline),
+        "events_per_s_vs_bare_consumer": round(len(records) / elapsed / baseline, 3),
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "collector_cpu_s": [round(c, 2) for c in cpu],
+        "collector_cpu_us_per_event": round(sum(cpu) / len(records) * 1e6, 1),
         "stages_first_process": stages,
     }
 
@@ -168,7 +228,10 @@ def main() -> None:
         COLLECTOR_TUNING["collector_batch_max"] = args.batch_max
     if args.batch_within:
         COLLECTOR_TUNING["collector_batch_within_s"] = args.batch_within
-    settings = StackSettings(kafka_port=19092, kafka_controller_port=19093, state_dir=ROOT / ".lightwire" / "test-stack")
+    # The test stack's broker; LW_TEST_KAFKA_PORT picks another (several people benchmarking on one machine).
+    port = int(os.environ.get("LW_TEST_KAFKA_PORT", "19092"))
+    settings = StackSettings(kafka_port=port, kafka_controller_port=port + 1, kafka_bootstrap=f"127.0.0.1:{port}",
+                             state_dir=ROOT / ".lightwire" / ("test-stack" if port == 19092 else f"test-stack-{port}"))
     stack = LocalStack(settings)
     started_here = not stack.broker.process.running()
     stack.up(services=[])
@@ -184,9 +247,10 @@ def main() -> None:
                "target_call_events_per_s_per_process": 10_000}
     path = write_results("collector", figures)
     show("collector throughput", [
-        ("1 process: call events/s", f"{one['call_events_per_s']:,}"),
+        ("1 process: call events/s", f"{one['call_events_per_s']:,} (load {one['load_average_1m']})"),
         ("1 process: all events/s", f"{one['events_per_s']:,}"),
-        ("2 processes: call events/s", f"{two['call_events_per_s']:,}"),
+        ("1 process / bare consumer", f"{one['events_per_s_vs_bare_consumer']}"),
+        ("2 processes: call events/s", f"{two['call_events_per_s']:,} (load {two['load_average_1m']})"),
         ("2 processes / 1 process", f"{figures['scaling_ratio']}x"),
         ("bare aiokafka consumer events/s (ceiling)", f"{one['bare_consumer_events_per_s']:,}"),
         ("results", str(path)),

@@ -57,7 +57,6 @@ class RowBuffer:
 def add_event_rows(buffer: RowBuffer, event: events_pb2.Event, *, late: bool = False) -> None:
     """Rows for an event as it arrives (calls, agent rewards, feedback, trainer events)."""
     kind = event.WhichOneof("payload")
-    at = ts(event.time_unix_ms)
     if kind == "llm_call":
         c = event.llm_call
         finish = c.completions[0].finish_reason if c.completions else ""
@@ -66,7 +65,9 @@ def add_event_rows(buffer: RowBuffer, event: events_pb2.Event, *, late: bool = F
             c.prompt_tokens, c.completion_tokens, c.latency_ms, c.http_status, c.error_class, finish,
             ts(c.started_unix_ms or event.time_unix_ms), c.gateway_id, c.request_json, c.response_json,
         ))
-    elif kind == "reward":
+        return
+    at = ts(event.time_unix_ms)
+    if kind == "reward":
         r = event.reward
         buffer.add("rewards", event.event_id, (event.event_id, r.rollout_id, r.call_id, r.name, r.value, r.source or "agent", int(late or r.late), at))
     elif kind == "feedback":

@@ -4,6 +4,10 @@ Offsets: agents consume with `noack_take` and acknowledge a micro-batch themselv
 inserted and its records acknowledged by the broker; a failing sink is retried and holds the stream, and an agent
 that crashes never acknowledges its batch (plain `take` would, on the way out). Faust flushes table changelogs
 before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
+
+Rollout events, the hot path, arrive by batch delivery (batch_delivery.py) in a task that pipelines: it assembles
+micro-batch N+1 while N is being written, reading N's not yet applied states through `PendingStates`; writes, state
+writes and acknowledgements still happen batch by batch, in order, each after its own sinks succeeded.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import faust
 from tenacity import AsyncRetrying, stop_never, wait_exponential
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -22,9 +25,10 @@ from lightwire.runtime.kafka import EventProducer
 from lightwire.v1 import events_pb2
 from services.collector.analytics_rows import add_event_rows
 from services.collector.analytics_writer import AnalyticsWriter
+from services.collector.batch_delivery import BatchDeliveryApp
 from services.collector.group_processor import GroupProcessor
 from services.collector.grouping import GroupPolicy
-from services.collector.outputs import Outputs, apply_state_writes
+from services.collector.outputs import Outputs, PendingStates, apply_state_writes
 from services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
 from services.collector.rollout_state import feedback_rollout_id
 from services.collector.settings import CollectorSettings
@@ -43,6 +47,15 @@ async def acked_batches(stream, batch_max: int, within: float):
         yield events
         for event in events:
             await manual.ack(event)
+
+
+def quiet_kafka_client_logs() -> None:
+    """aiokafka logs every produced record at debug level, and building each record costs more than sending it.
+
+    The Faust worker sets up logging after the app is built, so this runs once the worker is up.
+    """
+    root = logging.getLogger()
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.getEffectiveLevel()))
 
 
 def now_ms() -> int:
@@ -77,7 +90,7 @@ class Collector:
         self.metrics = CollectorMetrics(CollectorRegistry())
         self.source = settings.instance_id or f"collector-{settings.app_id()}"
         app_id = settings.app_id()
-        self.app = faust.App(
+        self.app = BatchDeliveryApp(
             app_id,
             broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
             store="memory://",
@@ -99,6 +112,8 @@ class Collector:
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         table_types = {"key_type": bytes, "value_type": bytes}
         self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
+        if settings.collector_batch_delivery:
+            self.app.batch_topics = frozenset({self.names.rollout_events})
         self.feedback_topic = self.app.topic(self.names.feedback, **raw)
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
         self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
@@ -108,8 +123,10 @@ class Collector:
         self._producer_started: asyncio.Lock | None = None
         self.rollout_table = self.app.Table("rollouts", partitions=partitions, use_partitioner=True, **table_types)
         self.group_table = self.app.Table("groups", partitions=1, use_partitioner=True, **table_types)
+        # Assembly reads through the states of micro-batches still being written (pipelining, see rollout_batches).
+        self.pending_rollouts = PendingStates(self.rollout_table)
         self.rollouts = RolloutProcessor(
-            self.rollout_table, finalize, self.names, self.groups_topic.get_topic_name(),
+            self.pending_rollouts, finalize, self.names, self.groups_topic.get_topic_name(),
             Timing(
                 grace_ms=int(settings.collector_feedback_grace_s * 1000),
                 timeout_ms=int(settings.collector_rollout_timeout_s * 1000),
@@ -131,6 +148,9 @@ class Collector:
         # Agents and the timer interleave at awaits; each step (decide, write, apply state) runs alone.
         self._rollout_lock: asyncio.Lock | None = None
         self._writes: set[asyncio.Future] = set()
+        # Rollout micro-batches assembled but not yet written, oldest first (at most `PIPELINE_DEPTH`).
+        self._rollout_pipeline: list[asyncio.Task] = []
+        self._pipeline_failure: BaseException | None = None
         self._group_lock: asyncio.Lock | None = None
         self._wire()
 
@@ -201,9 +221,11 @@ class Collector:
                 self.producer = producer
 
     def _decode(self, events, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
+        return self._decode_messages([event.message for event in events], out, allow_plain_feedback)
+
+    def _decode_messages(self, messages, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
         decoded = []
-        for event in events:
-            message = event.message
+        for message in messages:
             try:
                 decoded.append(codec.decode(message.value, allow_plain_feedback=allow_plain_feedback).event)
             except codec.InvalidRecord as exc:
@@ -225,21 +247,35 @@ class Collector:
             await self.writer.close()
         batch_max, within = s.collector_batch_max, s.collector_batch_within_s
 
+        # With batch delivery this agent receives nothing: it stays so the topic is subscribed, acknowledged and
+        # assigned exactly as before, and it is the whole path when batch delivery is off.
         @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
         async def rollout_events(stream):
             async for events in acked_batches(stream, batch_max, within):
-                log.debug("rollout events batch", extra={"events": len(events)})
-                out = Outputs()
-                decoded = self._decode(events, out)
-                for event in decoded:
-                    self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
-                async with self.rollout_lock():
-                    t0 = time.perf_counter()
-                    self.rollouts.handle(decoded, now_ms(), out)
-                    self.metrics.stage_seconds.labels("assemble").observe(time.perf_counter() - t0)
-                    self._count_released(out)
-                    await self.write(out)
-                    apply_state_writes(self.rollout_table, out)
+                await self._rollout_step([event.message for event in events])
+
+        @app.task
+        async def rollout_batches():
+            # Pipelined: batch N+1 is assembled (reading N's states through `pending_rollouts`) while N's outputs
+            # are written. Writes run one after another in batch order; each batch's states are applied and its
+            # records acknowledged only after its own write, so offsets still follow the sinks.
+            quiet_kafka_client_logs()
+            if not app.batch_topics:
+                return
+            while True:
+                messages = [m for m in await app.take(batch_max, within) if app.current(m)]
+                if not messages:
+                    continue
+                app.track(messages)
+                try:
+                    await self._rollout_pipelined(messages)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Unacknowledged, so never committed: a restart replays the batch. Carrying on would skip it.
+                    log.exception("rollout batch failed; stopping the worker")
+                    await app.crash(exc)
+                    return
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
@@ -286,6 +322,7 @@ class Collector:
             if app.rebalancing:
                 return
             async with self.rollout_lock():
+                await self._drain_rollout_pipeline()
                 now = now_ms()
                 if len(self.rollouts.deadlines) != len(self.rollout_table):
                     self.rollouts.rebuild_deadlines(now)
@@ -301,6 +338,70 @@ class Collector:
                 self._count_batches(out)
                 await self.write(out)
                 apply_state_writes(self.group_table, out)
+
+    def _assemble_rollouts(self, messages) -> Outputs:
+        t0 = time.perf_counter()
+        out = Outputs()
+        decoded = self._decode_messages(messages, out)
+        kinds: dict[str, int] = {}
+        for event in decoded:
+            kind = event.WhichOneof("payload")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, n in kinds.items():
+            self.metrics.events_in.labels(kind).inc(n)
+        self.metrics.stage_seconds.labels("decode").observe(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self.rollouts.handle(decoded, now_ms(), out)
+        self.metrics.stage_seconds.labels("assemble").observe(time.perf_counter() - t0)
+        self._count_released(out)
+        return out
+
+    async def _rollout_step(self, messages) -> None:
+        """Assemble, write, then apply state: the caller acknowledges the messages only after this returns."""
+        async with self.rollout_lock():
+            await self._drain_rollout_pipeline()
+            out = self._assemble_rollouts(messages)
+            await self.write(out)
+            apply_state_writes(self.rollout_table, out)
+
+    PIPELINE_DEPTH = 2
+
+    async def _rollout_pipelined(self, messages) -> None:
+        """Assemble now; write, apply the states and acknowledge `messages` in a task that follows the previous one."""
+        pipeline = self._rollout_pipeline
+        while len(pipeline) >= self.PIPELINE_DEPTH:
+            await asyncio.shield(pipeline[0])
+        if self._pipeline_failure is not None:
+            raise self._pipeline_failure
+        async with self.rollout_lock():
+            out = self._assemble_rollouts(messages)
+            handle = self.pending_rollouts.stage(out)
+            before = pipeline[-1] if pipeline else None
+            task = asyncio.ensure_future(self._write_in_order(before, out, handle, messages))
+            pipeline.append(task)
+            task.add_done_callback(self._rollout_written)
+
+    def _rollout_written(self, task: asyncio.Task) -> None:
+        self._rollout_pipeline.remove(task)
+        if not task.cancelled() and task.exception() is not None and self._pipeline_failure is None:
+            self._pipeline_failure = task.exception()
+
+    async def _write_in_order(self, before: asyncio.Task | None, out: Outputs, handle, messages) -> None:
+        if before is not None:
+            await asyncio.shield(before)  # raises if it failed: nothing after a failed batch is acknowledged
+        if self._pipeline_failure is not None:
+            raise self._pipeline_failure
+        await self.write(out)
+        apply_state_writes(self.rollout_table, out)
+        self.pending_rollouts.applied(handle)
+        for message in messages:
+            self.app.ack(message)
+
+    async def _drain_rollout_pipeline(self) -> None:
+        while self._rollout_pipeline:
+            await asyncio.shield(self._rollout_pipeline[-1])
+        if self._pipeline_failure is not None:
+            raise self._pipeline_failure
 
     def _decode_pairs(self, events, out: Outputs) -> list[events_pb2.Event | None]:
         result: list[events_pb2.Event | None] = []

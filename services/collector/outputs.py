@@ -51,3 +51,47 @@ def apply_state_writes(table, out: Outputs) -> None:
         else:
             table[key] = value
     out.state_writes.clear()
+
+
+class PendingStates:
+    """A table as it will be once the steps whose outputs are still being written have applied their state.
+
+    Lets the next micro-batch be assembled while the previous one's outputs are in flight: reads see the newest
+    staged value of a key, the table itself is written only by `applied`, after that step's sinks succeeded.
+    """
+
+    def __init__(self, table):
+        self.table = table
+        self._pending: dict[bytes, tuple[int, bytes | None]] = {}  # key -> (step, value or None for a delete)
+        self._step = 0
+
+    def get(self, key: bytes, default=None):
+        if key in self._pending:
+            value = self._pending[key][1]
+            return default if value is None else value
+        return self.table.get(key, default)
+
+    def stage(self, out: Outputs) -> tuple[int, list[bytes]]:
+        """Make `out`'s state writes visible to later reads; returns the step's handle for `applied`."""
+        self._step += 1
+        for key, value in out.state_writes.items():
+            self._pending[key] = (self._step, value)
+        return self._step, list(out.state_writes)
+
+    def applied(self, handle: tuple[int, list[bytes]]) -> None:
+        step, keys = handle
+        for key in keys:
+            if self._pending.get(key, (None,))[0] == step:
+                del self._pending[key]
+
+    @property
+    def writes_pending(self) -> int:
+        return len(self._pending)
+
+    # Deadline bookkeeping reads the table whole; it runs only with nothing pending.
+    def items(self):
+        assert not self._pending, "read the whole table only with no writes pending"
+        return self.table.items()
+
+    def __contains__(self, key: bytes) -> bool:
+        return self.get(key) is not None

@@ -72,12 +72,13 @@ class RolloutProcessor:
             state = self.load(table, rollout_id, now_ms)
             for event in batch:
                 was_released = state.released
-                if not rollout_state.apply(state, event, now_ms):
+                if not rollout_state.apply(state, event, now_ms, check_complete=False):
                     continue
                 if was_released:
                     self._late(state, event, out)
                 else:
                     add_event_rows(out.rows, event)
+            rollout_state.mark_complete(state, now_ms)
             self._maybe_release(state, now_ms, out)
             self.store(table, state)
 

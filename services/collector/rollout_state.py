@@ -45,17 +45,26 @@ def new_state(rollout_id: str, now_ms: int) -> collector_pb2.RolloutState:
     return collector_pb2.RolloutState(rollout_id=rollout_id, first_seen_unix_ms=now_ms)
 
 
-def apply(state: collector_pb2.RolloutState, event: events_pb2.Event, now_ms: int) -> bool:
-    """Add the event unless it was applied before; returns whether it was new. Released rollouts take nothing."""
+def apply(state: collector_pb2.RolloutState, event: events_pb2.Event, now_ms: int, *, check_complete: bool = True) -> bool:
+    """Add the event unless it was applied before; returns whether it was new. Released rollouts take nothing.
+
+    A caller applying several events at one `now_ms` may pass check_complete=False and call `mark_complete` once
+    after the last: same result, without rescanning the rollout's events for each one.
+    """
     if event.event_id in state.seen_event_ids:
         return False
     state.seen_event_ids.append(event.event_id)
     state.last_event_unix_ms = now_ms
     if not state.released:
         state.events.append(event)
-        if not state.completed_unix_ms and is_complete(state):
-            state.completed_unix_ms = now_ms
+        if check_complete:
+            mark_complete(state, now_ms)
     return True
+
+
+def mark_complete(state: collector_pb2.RolloutState, now_ms: int) -> None:
+    if not state.released and not state.completed_unix_ms and is_complete(state):
+        state.completed_unix_ms = now_ms
 
 
 def contents(state: collector_pb2.RolloutState) -> RolloutContents:

@@ -13,8 +13,15 @@ class CollectorSettings(ServiceSettings):
     collector_host: str = Field("127.0.0.1", description="Address of the read API, /healthz and /metrics.")
     collector_port: int = Field(8200, description="Port of the read API, /healthz and /metrics.")
     collector_app_id: str = Field("", description="Faust application id (consumer group, changelog topic names); default <topic_prefix>collector.")
-    collector_batch_max: int = Field(5000, description="Most events handled per micro-batch (one table write per rollout per batch).")
+    collector_batch_max: int = Field(
+        5000, description="Most events handled per micro-batch (one table write per rollout per batch); batch delivery "
+        "may go over it by part of one fetch, as it never splits a fetched batch.")
     collector_batch_within_s: float = Field(0.1, description="Longest wait to fill a micro-batch.")
+    collector_batch_delivery: bool = Field(
+        True,
+        description="Take rollout events from Faust's fetch loop in whole fetched batches (services/collector/batch_delivery.py) "
+        "instead of through a Faust stream record by record; false uses the plain Faust agent.",
+    )
     collector_rollout_timeout_s: float = Field(
         300.0, description="A rollout with no finish event, or missing calls, this long after its last event completes as timed out."
     )

@@ -13,6 +13,15 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in rows]
 
 
+def _rollout_partitions(collector) -> list[int]:
+    """Partitions of the rollout topic this instance owns now, none while rebalancing (benchmarks wait on it)."""
+    app = collector.app
+    if app.rebalancing:
+        return []
+    topic = collector.rollout_topic.get_topic_name()
+    return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+
+
 def register_views(collector) -> None:
     app, writer = collector.app, collector.writer
 
@@ -24,6 +33,7 @@ def register_views(collector) -> None:
             "released": collector.rollouts.released,
             "pending": len(collector.rollouts.deadlines),
             "batches": collector.groups.batches,
+            "rollout_partitions": _rollout_partitions(collector),
         })
 
     @app.page("/metrics")

@@ -72,7 +72,9 @@ def by_id(events: list[pb.Event], kind: str) -> dict[str, pb.Event]:
     return {e.event_id: e for e in events if e.WhichOneof("payload") == kind}
 
 
-def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_and_batches(bootstrap, collector_env, tmp_path):
+# Batch delivery (the default) takes rollout events past Faust's per-record streams; off, the plain agent does.
+@pytest.mark.parametrize("batch_delivery", [True, False], ids=["batch-delivery", "faust-stream"])
+def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_and_batches(bootstrap, collector_env, tmp_path, batch_delivery):
     names = collector_env
     rng = random.Random(7)
     sizes = {"gA": 3, "gB": 3, "gC": 2, "gD": 2}
@@ -102,7 +104,7 @@ def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_an
 
     asyncio.run(produce())
     collector = start_collector(bootstrap, names, tmp_path, collector_rollout_timeout_s=4, collector_batch_groups=2,
-                                collector_group_timeout_s=60)
+                                collector_group_timeout_s=60, collector_batch_delivery=batch_delivery)
     try:
         trajectories = asyncio.run(wait_for(bootstrap, names.trajectories, lambda ev: len(by_id(ev, "trajectory")) >= len(expected)))
         batches = asyncio.run(wait_for(bootstrap, names.batches, lambda ev: len(by_id(ev, "batch")) >= 2))

@@ -126,3 +126,33 @@ def test_calls_outside_any_rollout_are_analytics_only():
     p, out = processor(), Outputs()
     p.handle([call("", 1)], 1000, out)
     assert len(out.rows.rows["llm_calls"]) == 1 and out.records == [] and p.table == {}
+
+
+def test_a_batch_assembled_while_the_previous_one_is_still_being_written_sees_its_states():
+    from services.collector.outputs import PendingStates
+
+    table: dict[bytes, bytes] = {}
+    pending = PendingStates(table)
+    p = RolloutProcessor(pending, simple_finalize, NAMES, "t.groups", Timing(0, 10_000, retention_ms=60_000), "collector")
+    first, second = Outputs(), Outputs()
+    p.handle([started("r1"), call("r1", 1), started("r2")], 1000, first)
+    handle1 = pending.stage(first)
+    # Batch 2 is assembled before batch 1's outputs are written: the table itself is still empty.
+    assert table == {}
+    p.handle([call("r1", 2), finished("r1", 2), call("r2", 1)], 1001, second)
+    handle2 = pending.stage(second)
+    assert [t.num_calls for t in released(second)] == [2]
+    # Writes complete in order; each applies its own states, and a later step's value is not dropped by an earlier one.
+    apply_state_writes(table, first)
+    pending.applied(handle1)
+    assert pending.writes_pending == 2 and pending.get(b"r1") != table[b"r1"]
+    apply_state_writes(table, second)
+    pending.applied(handle2)
+    assert pending.writes_pending == 0
+    state = collector_pb2.RolloutState()
+    state.ParseFromString(table[b"r1"])
+    assert state.released and len(state.seen_event_ids) == 4
+    # A replay of batch 2 against the final state changes nothing.
+    again = Outputs()
+    p.handle([call("r1", 2), finished("r1", 2)], 1002, again)
+    assert released(again) == [] and not again.rows.rows.get("llm_calls")
