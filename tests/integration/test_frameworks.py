@@ -127,7 +127,7 @@ def runs(stack, frameworks_python, crewai_python, tmp_path_factory) -> dict[str,
     procs = {
         # Output to files: a pipe nobody reads while we wait on another agent would fill up and stall it.
         name: subprocess.Popen([str(pythons[agent.venv]), str(agent.script), "--target", stack.hub, "--api-key", KEY,
-                                "--task-type", f"arith-{name}", "--max-tasks", str(len(agent.inputs)), "--max-tokens", "12"],
+                                "--task-type", f"arith-{name}", "--max-tasks", str(len(agent.inputs)), "--max-tokens", "12", "--max-turns", "2"],
                                stdout=open(logs / f"{name}.out", "w"), stderr=open(logs / f"{name}.err", "w"), env=env,
                                cwd=agent.script.parent)
         for name, agent in AGENTS.items()
