@@ -40,3 +40,22 @@ def show(title: str, rows: list[tuple[str, str]]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
+
+
+def bench_venv(name: str, packages: list[str]) -> Path:
+    """A virtualenv of its own for a baseline whose dependencies must stay out of the project's (LiteLLM, TRL):
+    `$LW_CACHE_DIR/venv-<name>`, built once with uv from `packages` and reused; returns its python."""
+    import shutil
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(RESULTS.parents[1]))
+    from tests.framework_venv import cache_dir, uv  # the uv that `make setup` installs
+
+    venv = cache_dir() / f"venv-{name}"
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([uv(), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+        subprocess.run([uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *packages], check=True)
+        (venv / ".complete").write_text(" ".join(packages) + "\n")
+    return venv / "bin" / "python"
