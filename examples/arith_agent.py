@@ -15,8 +15,13 @@ from lightwire_client import Rollout
 
 SYSTEM = (
     "You solve arithmetic word problems. Use the calculator tool for arithmetic. "
-    "When you know the result, reply with a final line 'Answer: <number>'."
+    "Show the calculation, then give the result on a final line 'Answer: <number>'."
 )
+# One worked example: a 135M model follows a shown format far more often than a described one.
+EXAMPLE = [
+    {"role": "user", "content": "Lena has 20 cards and buys 5 more. How many cards does Lena have?"},
+    {"role": "assistant", "content": "20 + 5 = 25\nAnswer: 25"},
+]
 CALCULATOR = {
     "type": "function",
     "function": {
@@ -51,7 +56,7 @@ def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_toke
     client = rollout.openai_client()
     question = rollout.input["question"]
     temperature = float(rollout.metadata.get("temperature", "1.0"))
-    messages: list[dict] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    messages: list[dict] = [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": question}]
     text = ""
     for _ in range(max_turns):
         reply = client.chat.completions.create(

@@ -142,21 +142,28 @@ def model_prepare(
         console.print(f"{model}: {path} ({time.monotonic() - t0:.1f}s)")
 
 
+_DEMO = __import__("lightwire.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
+
+
 @app.command("demo")
 def demo(
-    model: str = typer.Option("smollm2-135m-instruct", help="The policy: smollm2-135m-instruct or tiny-llama."),
-    steps: int = typer.Option(12, help="GRPO steps (each: groups_per_step groups of group_size rollouts)."),
-    group_size: int = typer.Option(4, help="Rollouts per GRPO group."),
-    eval_every: int = typer.Option(4, help="Evaluate the held-out split every N steps."),
-    n_eval: int = typer.Option(32, help="Held-out problems per evaluation."),
-    out_dir: str = typer.Option("demo-results", help="Where the CSV and PNG go."),
+    model: str = typer.Option(_DEMO.model, help="The policy: smollm2-135m-instruct or tiny-llama."),
+    steps: int = typer.Option(_DEMO.steps, help="GRPO steps (each: groups_per_step groups of group_size rollouts)."),
+    group_size: int = typer.Option(_DEMO.group_size, help="Rollouts per GRPO group."),
+    groups_per_step: int = typer.Option(_DEMO.groups_per_step, help="GRPO groups per training batch."),
+    eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
+    n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
+    lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
+    max_tokens: int = typer.Option(_DEMO.max_tokens, help="max_tokens of each of the agent's LLM calls."),
+    out_dir: str = typer.Option(str(_DEMO.out_dir), help="Where the CSV and PNG go."),
 ) -> None:
     """The main job: the local stack, an OpenAI-SDK agent through the gateway, GRPO, hot-reloaded weights."""
     from pathlib import Path
 
     from lightwire.demo import DemoConfig, run
 
-    run(DemoConfig(model=model, steps=steps, group_size=group_size, eval_every=eval_every, n_eval=n_eval, out_dir=Path(out_dir)))
+    run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir)))
 
 
 def main() -> None:
