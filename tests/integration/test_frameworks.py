@@ -12,19 +12,18 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lightwire import topics
 from lightwire.runtime import codec
-from lightwire.runtime.kafka import ensure_topics
 from lightwire.v1 import events_pb2 as pb
 from services.trainer.task_driver import TaskDriver, TaskSpec
 from tests.framework_venv import ensure_venv
 from tests.kafka_reading import read_until_end
-from tests.services_fixtures import ServiceProcess, free_port, service_env
+from tests.services_fixtures import AgentStack, agent_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,34 +33,11 @@ QUIET = {"OPENAI_AGENTS_DISABLE_TRACING": "1", "CREWAI_DISABLE_TELEMETRY": "true
          "OTEL_SDK_DISABLED": "true", "LANGCHAIN_TRACING_V2": "false", "ANONYMIZED_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
 
 
-@dataclass(frozen=True)
-class Stack:
-    bootstrap: str
-    names: topics.TopicNames
-    hub: str
-
-
 @pytest.fixture(scope="module")
-def stack(bootstrap, tmp_path_factory) -> Stack:
+def stack(bootstrap, tmp_path_factory) -> Iterator[AgentStack]:
     """inference (tiny-llama) + gateway (API key on) + collector (the agent's reward) on their own topic prefix."""
-    work = tmp_path_factory.mktemp("frameworks")
-    names = topics.TopicNames(f"fw{int(time.time() * 1000) % 10**8}.")
-    asyncio.run(ensure_topics(bootstrap, topics.topic_specs(2, names)))
-    ports = {k: free_port() for k in ("inf_grpc", "inf_ops", "http", "hub", "collector")}
-    quiet = dict(log_level="WARNING")
-    inference = ServiceProcess("inference", service_env(bootstrap, names.prefix, work, inference_model="tiny-llama", inference_device="cpu",
-                                                        inference_grpc_port=ports["inf_grpc"], inference_ops_port=ports["inf_ops"], **quiet),
-                               f"http://127.0.0.1:{ports['inf_ops']}/healthz", work / "inference.log").start(timeout_s=180)
-    gateway = ServiceProcess("gateway", service_env(bootstrap, names.prefix, work, gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
-                                                    gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", api_keys=KEY,
-                                                    gateway_acquire_wait_ms=500, **quiet),
-                             f"http://127.0.0.1:{ports['http']}/healthz", work / "gateway.log").start()
-    collector = ServiceProcess("collector", service_env(bootstrap, names.prefix, work, collector_port=ports["collector"],
-                                                        collector_rewards="task_completion", **quiet),
-                               f"http://127.0.0.1:{ports['collector']}/healthz", work / "collector.log").start()
-    yield Stack(bootstrap, names, f"127.0.0.1:{ports['hub']}")
-    for p in (gateway, collector, inference):
-        p.stop()
+    with agent_stack(bootstrap, tmp_path_factory.mktemp("frameworks"), "fw", api_key=KEY) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +134,7 @@ def runs(stack, frameworks_python, crewai_python, tmp_path_factory) -> dict[str,
     return out
 
 
-def _trajectories(stack: Stack) -> dict[str, pb.Trajectory]:
+def _trajectories(stack: AgentStack) -> dict[str, pb.Trajectory]:
     events = [codec.decode(r.value).event for r in asyncio.run(read_until_end(stack.bootstrap, stack.names.trajectories))]
     return {e.trajectory.task_id: e.trajectory for e in events if e.WhichOneof("payload") == "trajectory"}
 

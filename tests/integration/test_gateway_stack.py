@@ -4,8 +4,8 @@ the tiny model, with the collector turning what they did into trajectories: all 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -14,41 +14,23 @@ from transformers import AutoTokenizer
 
 from lightwire import topics
 from lightwire.runtime import codec
-from lightwire.runtime.kafka import ensure_topics
 from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
 from lightwire_client import Worker, WorkerConfig
 from services.inference.model_store import ensure_model
 from services.trainer.task_driver import TaskDriver, TaskSpec
 from tests.kafka_reading import read_until_end
-from tests.services_fixtures import ServiceProcess, free_port, service_env
+from tests.services_fixtures import agent_stack
 
 pytestmark = pytest.mark.integration
 KEY = "test-key"
 
 
 @pytest.fixture(scope="module")
-def stack(bootstrap, tmp_path_factory):
+def stack(bootstrap, tmp_path_factory) -> Iterator[tuple[topics.TopicNames, dict[str, int]]]:
     """inference + gateway + collector on their own topic prefix."""
-    work = tmp_path_factory.mktemp("gw")
-    names = topics.TopicNames(f"gw{int(time.time() * 1000) % 10**8}.")
-    asyncio.run(ensure_topics(bootstrap, topics.topic_specs(2, names)))
-    ports = {k: free_port() for k in ("inf_grpc", "inf_ops", "http", "hub", "collector")}
-    common = dict(log_level="WARNING")
-    inference = ServiceProcess("inference", service_env(bootstrap, names.prefix, work, inference_model="tiny-llama", inference_device="cpu",
-                                                        inference_grpc_port=ports["inf_grpc"], inference_ops_port=ports["inf_ops"], **common),
-                               f"http://127.0.0.1:{ports['inf_ops']}/healthz", work / "inference.log").start(timeout_s=180)
-    gateway = ServiceProcess("gateway", service_env(bootstrap, names.prefix, work, gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
-                                                    gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", api_keys=KEY, gateway_acquire_wait_ms=500, **common),
-                             f"http://127.0.0.1:{ports['http']}/healthz", work / "gateway.log")
-    gateway.env["LW_API_KEYS"] = KEY
-    gateway.start()
-    collector = ServiceProcess("collector", service_env(bootstrap, names.prefix, work, collector_port=ports["collector"],
-                                                        collector_rewards="task_completion", **common),
-                               f"http://127.0.0.1:{ports['collector']}/healthz", work / "collector.log").start()
-    yield names, ports
-    for p in (gateway, collector, inference):
-        p.stop()
+    with agent_stack(bootstrap, tmp_path_factory.mktemp("gw"), "gw", api_key=KEY) as running:
+        yield running.names, running.ports
 
 
 def client(ports, rollout_id: str = "", key: str = KEY) -> openai.OpenAI:
