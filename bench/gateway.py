@@ -1,8 +1,8 @@
 """Gateway overhead: added latency (p50, p99) and throughput over calling the upstream directly, against a fast
 fake OpenAI HTTP upstream, and the same for the LiteLLM proxy on the same upstream in the same run.
 
-Everything on loopback, bounded request counts. LiteLLM runs from its own virtualenv (LW_BENCH_LITELLM, default
-~/.cache/lightwire/venv-litellm/bin/litellm; `pip install 'litellm[proxy]'` there); without it its rows are skipped.
+Everything on loopback, bounded request counts. LiteLLM runs from its own virtualenv, built once by
+bench_venv (`$LW_CACHE_DIR/venv-litellm-<pinned version>`) or taken from LW_BENCH_LITELLM (a `litellm` executable).
 The gateway records every call: to Kafka when a broker answers on LW_KAFKA_BOOTSTRAP, else into its spool.
 """
 
@@ -20,14 +20,21 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import percentile, show, write_results  # noqa: E402
+from bench.common import bench_venv, percentile, show, write_results  # noqa: E402
 from tests.services_fixtures import free_port  # noqa: E402
 
 LATENCY_REQUESTS = 1000
 THROUGHPUT_REQUESTS = 2000
 CONCURRENCY = 32
 BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6}
-LITELLM = Path(os.environ.get("LW_BENCH_LITELLM", Path.home() / ".cache/lightwire/venv-litellm/bin/litellm"))
+# Pinned so the baseline is the same program from run to run; its figures name the version.
+LITELLM_VERSION = "1.108.7"
+
+
+def litellm_executable() -> Path:
+    if os.environ.get("LW_BENCH_LITELLM"):
+        return Path(os.environ["LW_BENCH_LITELLM"])
+    return bench_venv(f"litellm-{LITELLM_VERSION}", [f"litellm[proxy]=={LITELLM_VERSION}"]).parent / "litellm"
 
 
 def start(argv: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
@@ -84,6 +91,7 @@ def kafka_answers(bootstrap: str) -> bool:
 
 
 def main() -> None:
+    litellm_bin = litellm_executable()  # built before anything is timed
     work = Path(tempfile.mkdtemp(prefix="lw-bench-gateway-"))
     bootstrap = os.environ.get("LW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     recording = "kafka" if kafka_answers(bootstrap) else "spool (no broker answered)"
@@ -101,13 +109,13 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
         results = {"direct": asyncio.run(measure(f"http://127.0.0.1:{up_port}/v1", {}))}
         results["gateway"] = asyncio.run(measure(f"http://127.0.0.1:{gw_port}/rollouts/bench-1/v1", {}))
-        if LITELLM.exists():
+        if litellm_bin.exists():
             master_key = f"sk-{uuid.uuid4().hex}{uuid.uuid4().hex}"
             config = work / "litellm.yaml"
             config.write_text(f"model_list:\n  - model_name: fake-model\n    litellm_params:\n      model: openai/fake-model\n"
                               f"      api_base: http://127.0.0.1:{up_port}/v1\n      api_key: x\n"
                               "litellm_settings:\n  telemetry: false\n")
-            litellm = start([str(LITELLM), "--config", str(config), "--port", str(ll_port), "--host", "127.0.0.1", "--num_workers", "1"],
+            litellm = start([str(litellm_bin), "--config", str(config), "--port", str(ll_port), "--host", "127.0.0.1", "--num_workers", "1"],
                             env={"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key}, log=work / "litellm.log")
             procs.append(litellm)
             wait_ready(f"http://127.0.0.1:{ll_port}/health/liveliness", litellm, timeout_s=180)
@@ -129,6 +137,7 @@ def main() -> None:
     rows = [(f"{name} {k}", f"{v:.3f}") for name, r in results.items() for k, v in r.items()]
     rows += [("gateway added p50 ms", f"{figures['gateway_added_p50_ms']:.3f}"), ("gateway added p99 ms", f"{figures['gateway_added_p99_ms']:.3f}")]
     if "litellm" in results:
+        figures["litellm_version"] = LITELLM_VERSION if not os.environ.get("LW_BENCH_LITELLM") else "LW_BENCH_LITELLM"
         figures["litellm_added_p50_ms"] = results["litellm"]["p50_ms"] - results["direct"]["p50_ms"]
         figures["gateway_over_litellm_throughput"] = results["gateway"]["throughput_rps"] / results["litellm"]["throughput_rps"]
         rows += [("litellm added p50 ms", f"{figures['litellm_added_p50_ms']:.3f}"),
