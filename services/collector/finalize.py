@@ -42,26 +42,38 @@ class TrajectoryFinalizer:
             train_agents=frozenset(a.strip() for a in settings.collector_train_agents.split(",") if a.strip()),
         )
 
+    def __post_init__(self) -> None:
+        # Per task type: the attributor callables, resolved once (the pipeline is fixed for the finalizer's life).
+        object.__setattr__(self, "_attributors_by_task", {})
+
+    def _attributors_for(self, task_type: str) -> list[Attributor]:
+        found = self._attributors_by_task.get(task_type)
+        if found is None:
+            found = self._attributors_by_task[task_type] = [self.attributors[n] for n in self.pipeline.attributors_for(task_type)]
+        return found
+
     def __call__(self, state: collector_pb2.RolloutState, timed_out: bool) -> tuple[events_pb2.Trajectory, dict[str, float]]:
         c = rollout_state.contents(state)
         task = c.started.task if c.started else events_pb2.Task()
         view = rollout_view(state.rollout_id, task, c.calls, c.spans, c.rewards, c.feedback, c.finished, timed_out)
-        attributions = attribute_all(view, [self.attributors[n] for n in self.pipeline.attributors_for(task.task_type)])
+        attributions = attribute_all(view, self._attributors_for(task.task_type))
         components = self._rewards(view, attributions)
         reward = combine(components, self.pipeline.for_task(task.task_type))
 
-        built = trajectory_builder.build(c.calls, merge=self.merge_turns, train_agents=self.train_agents)
+        versions = [call.model_version for call in c.calls if call.model_version]
+        trajectory = events_pb2.Trajectory(
+            rollout_id=state.rollout_id, task_id=task.task_id, group_id=task.group_id, task_type=task.task_type, split=task.split,
+            status=view.status, reward=reward, reward_components=components,
+            attributions=attributions, min_model_version=min(versions, default=0), max_model_version=max(versions, default=0),
+            num_calls=len(c.calls), group_size=task.group_size,
+        )
+        # Built in place in the trajectory: no copy of the token arrays afterwards.
+        built = trajectory_builder.build(c.calls, merge=self.merge_turns, train_agents=self.train_agents, into=trajectory.transitions)
+        trajectory.merge_mismatches = built.mismatches
         step_rewards = credit.step_rewards_by_call(built.call_ids, view.step_rewards)
         per_transition = credit.assign(self.credit, reward, len(built.transitions), gamma=self.gamma, step_rewards=step_rewards)
         for transition, value in zip(built.transitions, per_transition):
             transition.reward = value
-        versions = [call.model_version for call in c.calls if call.model_version]
-        trajectory = events_pb2.Trajectory(
-            rollout_id=state.rollout_id, task_id=task.task_id, group_id=task.group_id, task_type=task.task_type, split=task.split,
-            status=view.status, transitions=built.transitions, reward=reward, reward_components=components,
-            attributions=attributions, min_model_version=min(versions, default=0), max_model_version=max(versions, default=0),
-            num_calls=len(c.calls), merge_mismatches=built.mismatches, group_size=task.group_size,
-        )
         return trajectory, components
 
     def _rewards(self, view, attributions: list[events_pb2.Attribution]) -> dict[str, float]:

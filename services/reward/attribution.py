@@ -30,6 +30,7 @@ Attributor = Callable[[RolloutView], list[events_pb2.Attribution]]
 CODE_BLOCK = re.compile(r"```(?:python|py|python3)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 CONTEXT_WORDS = re.compile(r"context (length|window)|too long|maximum context|too many tokens", re.IGNORECASE)
 LOOP_REPEATS = 3
+NO_TOOL_CALLS = json.dumps([])  # the signature of a call without tool calls
 
 
 def _a(error_class: str, step: int, message: str, attributor: str, stack: str = "") -> events_pb2.Attribution:
@@ -112,6 +113,8 @@ def code_syntax_errors(view: RolloutView) -> list[events_pb2.Attribution]:
     """Python code blocks the model wrote that do not parse (compile-time only: nothing is executed)."""
     found = []
     for c in view.calls:
+        if "```" not in c.completion_text:  # most completions hold no fence: skip the regex
+            continue
         for block in CODE_BLOCK.findall(c.completion_text):
             try:
                 ast.parse(block)
@@ -122,6 +125,8 @@ def code_syntax_errors(view: RolloutView) -> list[events_pb2.Attribution]:
 
 def _tool_call_signature(tool_calls_json: str) -> str:
     """Tool calls without their ids (fresh on every call), so that repeating the same call is recognised."""
+    if not tool_calls_json:
+        return NO_TOOL_CALLS
     try:
         calls = json.loads(tool_calls_json) if tool_calls_json else []
         return json.dumps([(c["function"]["name"], c["function"]["arguments"]) for c in calls], sort_keys=True)

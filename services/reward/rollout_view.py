@@ -104,12 +104,16 @@ def first_completion(call: events_pb2.LlmCall) -> events_pb2.Completion:
 
 def call_view(c: events_pb2.LlmCall) -> CallView:
     first = first_completion(c)
-    return CallView(
+    # One view per call of every rollout: fill the frozen dataclass directly rather than through its generated
+    # __init__ (one object.__setattr__ per field); the result is the same CallView.
+    view = object.__new__(CallView)
+    view.__dict__.update(
         seq=c.seq, call_id=c.call_id, agent_name=c.agent_name, prompt_text=_prompt_text(c.request_json),
         completion_text=first.text, tool_calls_json=first.tool_calls_json, tool_call_parse_error=first.tool_call_parse_error,
         finish_reason=first.finish_reason, error_class=c.error_class, error_message=c.error_message, http_status=c.http_status,
         latency_ms=c.latency_ms, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
     )
+    return view
 
 
 def span_view(s: events_pb2.AgentSpan) -> SpanView:

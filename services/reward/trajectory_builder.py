@@ -9,7 +9,7 @@ a chat template that rewrites history shows up in the numbers instead of silentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass
 
 from lightwire.v1 import events_pb2
@@ -30,45 +30,75 @@ class BuiltTransitions:
     skipped: int = 0
 
 
-def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents: Iterable[str] = ()) -> BuiltTransitions:
-    """The transitions of one rollout; `train_agents` (names or patterns) keeps only the chosen agents' calls."""
+def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents: Iterable[str] = (),
+          into: MutableSequence[events_pb2.Transition] | None = None) -> BuiltTransitions:
+    """The transitions of one rollout; `train_agents` (names or patterns) keeps only the chosen agents' calls.
+
+    With `into` (a Trajectory's repeated `transitions`), the transitions are built in place there (no copy afterwards);
+    the returned list holds the same messages.
+    """
     chosen = tuple(train_agents)
     out = BuiltTransitions([], 0, [])
     last_of_agent: dict[str, int] = {}
-    for call in sorted(calls, key=lambda c: c.seq):
-        if not selected(call.agent_name, chosen):
+    # Per transition: how many token ids it holds (prompt + response), and those ids as a list once a later call had to
+    # be compared with them; most mismatches show in the length alone.
+    lengths: list[int] = []
+    contexts: list[list[int] | None] = []
+    for call in sorted(calls, key=_seq):
+        agent = call.agent_name
+        if chosen and not selected(agent, chosen):
             continue
         completion = first_completion(call)
-        tokens = list(completion.token_ids)
-        if not tokens:
+        tokens = completion.token_ids
+        n = len(tokens)
+        if not n:
             out.skipped += 1
             continue
-        logprobs = list(completion.logprobs)
-        if len(logprobs) != len(tokens):
+        logprobs = completion.logprobs
+        if len(logprobs) != n:
             out.missing_logprobs += 1
-            logprobs = [0.0] * len(tokens)  # keep the arrays aligned; the count tells the operator
+            logprobs = [0.0] * n  # keep the arrays aligned; the count tells the operator
         # Each agent of a multi-agent rollout has its own conversation: a call continues its own agent's last one.
-        index = last_of_agent.get(call.agent_name)
-        prev = out.transitions[index] if index is not None else None
-        if merge and prev is not None:
-            context = list(prev.prompt_token_ids) + list(prev.response_token_ids)
-            prompt = list(call.prompt_token_ids)
-            if len(prompt) >= len(context) and prompt[: len(context)] == context:
-                observation = prompt[len(context):]
-                prev.response_token_ids.extend(observation + tokens)
-                prev.response_mask.extend([0] * len(observation) + [1] * len(tokens))
-                prev.response_logprobs.extend([0.0] * len(observation) + logprobs)
+        index = last_of_agent.get(agent)
+        if merge and index is not None:
+            prompt = call.prompt_token_ids
+            k = lengths[index]
+            if len(prompt) >= k and prompt[:k] == _context(out.transitions, contexts, index):
+                observation = prompt[k:]
+                prev = out.transitions[index]
+                prev.response_token_ids.extend(observation)
+                prev.response_token_ids.extend(tokens)
+                prev.response_mask.extend([0] * len(observation) + [1] * n)
+                prev.response_logprobs.extend([0.0] * len(observation))
+                prev.response_logprobs.extend(logprobs)
                 prev.merged_calls += 1
                 # The oldest version that produced any token bounds staleness.
                 prev.model_version = min(prev.model_version, call.model_version) if prev.model_version else call.model_version
                 out.call_ids[index].append(call.call_id)
+                contexts[index] += observation
+                contexts[index] += tokens
+                lengths[index] = len(prompt) + n
                 continue
             out.mismatches += 1
-        out.transitions.append(events_pb2.Transition(
-            call_id=call.call_id, seq=call.seq, prompt_token_ids=call.prompt_token_ids,
-            response_token_ids=tokens, response_mask=[1] * len(tokens),
-            response_logprobs=logprobs, model_version=call.model_version, agent_name=call.agent_name, merged_calls=1,
-        ))
+        fields = dict(call_id=call.call_id, seq=call.seq, prompt_token_ids=call.prompt_token_ids, response_token_ids=tokens,
+                      response_mask=[1] * n, response_logprobs=logprobs, model_version=call.model_version, agent_name=agent,
+                      merged_calls=1)
+        out.transitions.append(into.add(**fields) if into is not None else events_pb2.Transition(**fields))
         out.call_ids.append([call.call_id])
-        last_of_agent[call.agent_name] = len(out.transitions) - 1
+        if merge:
+            lengths.append(len(call.prompt_token_ids) + n)
+            contexts.append(None)
+        last_of_agent[agent] = len(out.transitions) - 1
     return out
+
+
+def _context(transitions: list[events_pb2.Transition], contexts: list[list[int] | None], index: int) -> list[int]:
+    context = contexts[index]
+    if context is None:
+        t = transitions[index]
+        context = contexts[index] = t.prompt_token_ids[:] + t.response_token_ids[:]
+    return context
+
+
+def _seq(call: events_pb2.LlmCall) -> int:
+    return call.seq
