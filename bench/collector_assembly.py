@@ -3,7 +3,8 @@
 The same synthetic rollouts as bench/collector.py (start, N calls with token ids and logprobs, finish, agent reward) go
 through RolloutProcessor.handle in micro-batches, with the default reward pipeline and every attributor, and a grace of
 0 so each rollout is released (finalized, wrapped, analytics rows) in the batch that completes it. Each repeat starts
-from an empty table. Measured alone, with the same rollouts, is finalize (view, attribution, rewards, transitions).
+from an empty table. Measured alone, with the same rollouts: the release of complete rollouts (finalize, the trajectory
+and group-member events, their rows) and finalize within it (view, attribution, rewards, transitions).
 Figures (medians over repeats, load average beside them) go to stdout and bench/results/collector_assembly.json.
 Usage: python bench/collector_assembly.py [--rollouts N] [--repeats R] [--profile]
 """
@@ -51,17 +52,34 @@ def assemble(finalize, events: list, batch: int) -> tuple[float, int]:
     return spent, processor.released
 
 
-def finalize_only(finalize, events: list) -> tuple[float, int]:
-    """Seconds of CPU in finalize alone, over complete rollout states built from `events`."""
+def complete_states(events: list) -> list:
+    """One complete, unreleased rollout state per rollout in `events`."""
     states: dict[str, object] = {}
     for event in events:
         rid = rollout_state.rollout_key(event)
-        state = states.setdefault(rid, rollout_state.new_state(rid, 0))
+        state = states.get(rid) or states.setdefault(rid, rollout_state.new_state(rid, 0))
         rollout_state.apply(state, event, 0, check_complete=False)
+    return list(states.values())
+
+
+def finalize_only(finalize, events: list) -> float:
+    """Seconds of CPU in finalize alone (view, attribution, rewards, transitions)."""
+    states = complete_states(events)
     t0 = time.process_time()
-    for state in states.values():
+    for state in states:
         finalize(state, False)
-    return time.process_time() - t0, len(states)
+    return time.process_time() - t0
+
+
+def release_only(finalize, events: list) -> float:
+    """Seconds of CPU releasing complete rollouts: finalize, the trajectory and group-member events, their rows."""
+    states = complete_states(events)
+    processor = RolloutProcessor({}, finalize, TopicNames(), "groups", Timing(grace_ms=0, timeout_ms=600_000, retention_ms=600_000), "bench")
+    out = Outputs()
+    t0 = time.process_time()
+    for state in states:
+        processor._release(state, False, 1_000, out)
+    return time.process_time() - t0
 
 
 def main() -> None:
@@ -86,12 +104,13 @@ def main() -> None:
 
     assemble(finalize, events[: len(events) // 10], args.batch)  # warm-up
     load_before = os.getloadavg()[0]
-    whole, final = [], []
+    whole, final, release = [], [], []
     for _ in range(args.repeats):
         spent, released = assemble(finalize, events, args.batch)
         assert released == args.rollouts, f"{released} of {args.rollouts} rollouts released"
         whole.append(spent)
-        final.append(finalize_only(finalize, events)[0])
+        final.append(finalize_only(finalize, events))
+        release.append(release_only(finalize, events))
     load_after = os.getloadavg()[0]
     n_events, n_calls = len(events), args.rollouts * args.calls
     figures = {
@@ -100,6 +119,7 @@ def main() -> None:
         "assembly_us_per_rollout": round(median(whole) / args.rollouts * 1e6, 1),
         "assembly_us_per_event": round(median(whole) / n_events * 1e6, 2),
         "assembly_us_per_call_event": round(median(whole) / n_calls * 1e6, 2),
+        "release_us_per_rollout": round(median(release) / args.rollouts * 1e6, 1),
         "finalize_us_per_rollout": round(median(final) / args.rollouts * 1e6, 1),
         "assembly_s_all": [round(s, 3) for s in whole],
     }

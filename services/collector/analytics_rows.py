@@ -31,8 +31,14 @@ def ts(unix_ms: int) -> datetime:
     return datetime.fromtimestamp(unix_ms / 1000, tz=timezone.utc)
 
 
+_STATUS_NAMES = {value: name.removeprefix("ROLLOUT_STATUS_").lower() for name, value in events_pb2.RolloutStatus.items()}
+
+
 def status_name(status: int) -> str:
-    return events_pb2.RolloutStatus.Name(status).removeprefix("ROLLOUT_STATUS_").lower()
+    try:
+        return _STATUS_NAMES[status]
+    except KeyError:  # a status this build does not know: the enum's own error
+        return events_pb2.RolloutStatus.Name(status).removeprefix("ROLLOUT_STATUS_").lower()
 
 
 @dataclass

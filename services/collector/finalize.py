@@ -53,6 +53,12 @@ class TrajectoryFinalizer:
         return found
 
     def __call__(self, state: collector_pb2.RolloutState, timed_out: bool) -> tuple[events_pb2.Trajectory, dict[str, float]]:
+        trajectory = events_pb2.Trajectory()
+        return trajectory, self.fill(trajectory, state, timed_out)
+
+    def fill(self, trajectory: events_pb2.Trajectory, state: collector_pb2.RolloutState, timed_out: bool) -> dict[str, float]:
+        """Write the rollout's trajectory into `trajectory` (empty; e.g. an event's payload, so nothing is copied after)
+        and return the function reward components."""
         c = rollout_state.contents(state)
         task = c.started.task if c.started else events_pb2.Task()
         view = rollout_view(state.rollout_id, task, c.calls, c.spans, c.rewards, c.feedback, c.finished, timed_out)
@@ -61,12 +67,19 @@ class TrajectoryFinalizer:
         reward = combine(components, self.pipeline.for_task(task.task_type))
 
         versions = [call.model_version for call in c.calls if call.model_version]
-        trajectory = events_pb2.Trajectory(
-            rollout_id=state.rollout_id, task_id=task.task_id, group_id=task.group_id, task_type=task.task_type, split=task.split,
-            status=view.status, reward=reward, reward_components=components,
-            attributions=attributions, min_model_version=min(versions, default=0), max_model_version=max(versions, default=0),
-            num_calls=len(c.calls), group_size=task.group_size,
-        )
+        trajectory.rollout_id = state.rollout_id
+        trajectory.task_id = task.task_id
+        trajectory.group_id = task.group_id
+        trajectory.task_type = task.task_type
+        trajectory.split = task.split
+        trajectory.status = view.status
+        trajectory.reward = reward
+        trajectory.reward_components.update(components)
+        trajectory.attributions.extend(attributions)
+        trajectory.min_model_version = min(versions, default=0)
+        trajectory.max_model_version = max(versions, default=0)
+        trajectory.num_calls = len(c.calls)
+        trajectory.group_size = task.group_size
         # Built in place in the trajectory: no copy of the token arrays afterwards.
         built = trajectory_builder.build(c.calls, merge=self.merge_turns, train_agents=self.train_agents, into=trajectory.transitions)
         trajectory.merge_mismatches = built.mismatches
@@ -74,7 +87,7 @@ class TrajectoryFinalizer:
         per_transition = credit.assign(self.credit, reward, len(built.transitions), gamma=self.gamma, step_rewards=step_rewards)
         for transition, value in zip(built.transitions, per_transition):
             transition.reward = value
-        return trajectory, components
+        return components
 
     def _rewards(self, view, attributions: list[events_pb2.Attribution]) -> dict[str, float]:
         context = reward_context(view, [a.error_class for a in attributions])

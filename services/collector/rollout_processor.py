@@ -17,7 +17,8 @@ from services.collector import rollout_state
 from services.collector.analytics_rows import add_event_rows, add_trajectory_rows
 from services.collector.outputs import Outputs, StagedTable
 
-# (rollout state, timed out?) -> (trajectory, function reward components)
+# (rollout state, timed out?) -> (trajectory, function reward components). A finalizer that also has
+# `fill(trajectory, state, timed_out) -> components` gets the trajectory event's own payload to write into.
 Finalize = Callable[[collector_pb2.RolloutState, bool], tuple[events_pb2.Trajectory, dict[str, float]]]
 
 
@@ -125,12 +126,22 @@ class RolloutProcessor:
         self._schedule(state)
 
     def _release(self, state: collector_pb2.RolloutState, timed_out: bool, now_ms: int, out: Outputs) -> None:
-        trajectory, function_rewards = self.finalize(state, timed_out)
-        event = codec.make_event(self.source, event_id=trajectory_event_id(state.rollout_id), trajectory=trajectory)
+        event_id = trajectory_event_id(state.rollout_id)
+        fill = getattr(self.finalize, "fill", None)
+        if fill is not None:
+            # The finalizer writes straight into the event: one copy of the token arrays fewer per rollout.
+            event = codec.make_event(self.source, event_id=event_id, trajectory=events_pb2.Trajectory())
+            function_rewards = fill(event.trajectory, state, timed_out)
+        else:
+            trajectory, function_rewards = self.finalize(state, timed_out)
+            event = codec.make_event(self.source, event_id=event_id, trajectory=trajectory)
+        trajectory = event.trajectory
         out.send(self.names.trajectories, state.rollout_id, event)
         add_trajectory_rows(out.rows, event, function_rewards)
         if trajectory.split != "eval" and trajectory.group_id:
-            member = codec.make_event(self.source, event_id=f"member-{state.rollout_id}", trajectory=trajectory)
+            member = events_pb2.Event()
+            member.CopyFrom(event)
+            member.event_id = f"member-{state.rollout_id}"
             out.send(self.groups_topic, trajectory.group_id, member)
         rollout_state.mark_released(state, now_ms, trajectory.status)
         self.released += 1

@@ -96,10 +96,13 @@ def _prompt_text(request_json: str) -> str:
 
 def first_completion(call: events_pb2.LlmCall) -> events_pb2.Completion:
     """The completion with index 0 (the one an agent continues from), whatever order the choices arrived in."""
-    for completion in call.completions:
+    completions = call.completions
+    if len(completions) == 1:  # the usual single choice: it is the answer whatever its index
+        return completions[0]
+    for completion in completions:
         if completion.index == 0:
             return completion
-    return call.completions[0] if call.completions else events_pb2.Completion()
+    return completions[0] if completions else events_pb2.Completion()
 
 
 def call_view(c: events_pb2.LlmCall) -> CallView:

@@ -38,6 +38,7 @@ def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents:
     the returned list holds the same messages.
     """
     chosen = tuple(train_agents)
+    new_transition = into.add if into is not None else events_pb2.Transition
     out = BuiltTransitions([], 0, [])
     last_of_agent: dict[str, int] = {}
     # Per transition: how many token ids it holds (prompt + response), and those ids as a list once a later call had to
@@ -80,10 +81,10 @@ def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents:
                 lengths[index] = len(prompt) + n
                 continue
             out.mismatches += 1
-        fields = dict(call_id=call.call_id, seq=call.seq, prompt_token_ids=call.prompt_token_ids, response_token_ids=tokens,
-                      response_mask=[1] * n, response_logprobs=logprobs, model_version=call.model_version, agent_name=agent,
-                      merged_calls=1)
-        out.transitions.append(into.add(**fields) if into is not None else events_pb2.Transition(**fields))
+        out.transitions.append(new_transition(
+            call_id=call.call_id, seq=call.seq, prompt_token_ids=call.prompt_token_ids, response_token_ids=tokens,
+            response_mask=[1] * n, response_logprobs=logprobs, model_version=call.model_version, agent_name=agent, merged_calls=1,
+        ))
         out.call_ids.append([call.call_id])
         if merge:
             lengths.append(len(call.prompt_token_ids) + n)
