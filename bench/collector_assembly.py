@@ -6,20 +6,24 @@ through RolloutProcessor.handle in micro-batches, with the default reward pipeli
 from an empty table. Measured alone, with the same rollouts: the release of complete rollouts (finalize, the trajectory
 and group-member events, their rows) and finalize within it (view, attribution, rewards, transitions).
 Figures (medians over repeats, load average beside them) go to stdout and bench/results/collector_assembly.json.
-Usage: python bench/collector_assembly.py [--rollouts N] [--repeats R] [--profile]
+With --baseline DIR (another checkout, e.g. `git worktree add /tmp/base <commit>`), each repeat also runs there, in turn,
+and the ratios are printed. Usage: python bench/collector_assembly.py [--rollouts N] [--repeats R] [--baseline DIR] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# A baseline run (--baseline) imports the other checkout's code: its root comes first on the path.
+ROOT = Path(os.environ.get("LW_ASSEMBLY_ROOT") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 from bench.collector import rollout_events  # noqa: E402
@@ -82,6 +86,36 @@ def release_only(finalize, events: list) -> float:
     return time.process_time() - t0
 
 
+def measure(args) -> dict[str, float]:
+    """One repeat: seconds of CPU for the whole assembly, the release path and finalize, over the same rollouts."""
+    finalize = TrajectoryFinalizer.from_settings(CollectorSettings(collector_attributors="all"))
+    events = make_events(args.rollouts, args.calls, args.tokens)
+    assemble(finalize, events[: len(events) // 10], args.batch)  # warm-up
+    spent, released = assemble(finalize, events, args.batch)
+    assert released == args.rollouts, f"{released} of {args.rollouts} rollouts released"
+    return {"assembly": spent, "release": release_only(finalize, events), "finalize": finalize_only(finalize, events)}
+
+
+def baseline_repeat(baseline: Path, args) -> dict[str, float]:
+    """One repeat of this file's measurement run against another checkout (its own code, this harness)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", "--rollouts", str(args.rollouts), "--calls", str(args.calls),
+               "--tokens", str(args.tokens), "--batch", str(args.batch)]
+    env = {**os.environ, "PYTHONPATH": str(baseline), "LW_ASSEMBLY_ROOT": str(baseline)}
+    return json.loads(subprocess.run(command, env=env, cwd=baseline, check=True, capture_output=True, text=True).stdout)
+
+
+def per_unit(runs: list[dict[str, float]], args, n_events: int) -> dict[str, float]:
+    def med(key: str) -> float:
+        return median([r[key] for r in runs])
+    return {
+        "assembly_us_per_rollout": round(med("assembly") / args.rollouts * 1e6, 1),
+        "assembly_us_per_event": round(med("assembly") / n_events * 1e6, 2),
+        "assembly_us_per_call_event": round(med("assembly") / (args.rollouts * args.calls) * 1e6, 2),
+        "release_us_per_rollout": round(med("release") / args.rollouts * 1e6, 1),
+        "finalize_us_per_rollout": round(med("finalize") / args.rollouts * 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=2000)
@@ -89,12 +123,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--batch", type=int, default=1000, help="events per micro-batch")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another checkout (git worktree add DIR COMMIT), measured in turn with this one")
     parser.add_argument("--profile", action="store_true", help="print the cProfile of one assembly run instead")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one repeat as JSON (baseline runs)
     args = parser.parse_args()
 
-    finalize = TrajectoryFinalizer.from_settings(CollectorSettings(collector_attributors="all"))
-    events = make_events(args.rollouts, args.calls, args.tokens)
+    if args.one:
+        print(json.dumps(measure(args)))
+        return
     if args.profile:
+        finalize = TrajectoryFinalizer.from_settings(CollectorSettings(collector_attributors="all"))
+        events = make_events(args.rollouts, args.calls, args.tokens)
         profiler = cProfile.Profile()
         profiler.enable()
         assemble(finalize, events, args.batch)
@@ -102,29 +141,30 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         return
 
-    assemble(finalize, events[: len(events) // 10], args.batch)  # warm-up
+    n_events = len(make_events(1, args.calls, args.tokens)) * args.rollouts
     load_before = os.getloadavg()[0]
-    whole, final, release = [], [], []
-    for _ in range(args.repeats):
-        spent, released = assemble(finalize, events, args.batch)
-        assert released == args.rollouts, f"{released} of {args.rollouts} rollouts released"
-        whole.append(spent)
-        final.append(finalize_only(finalize, events))
-        release.append(release_only(finalize, events))
+    runs, base_runs = [], []
+    for _ in range(args.repeats):  # alternating, so that both see the same load
+        if args.baseline:
+            base_runs.append(baseline_repeat(args.baseline, args))
+        runs.append(measure(args))
     load_after = os.getloadavg()[0]
-    n_events, n_calls = len(events), args.rollouts * args.calls
     figures = {
         "rollouts": args.rollouts, "calls_per_rollout": args.calls, "tokens": args.tokens, "events": n_events, "batch": args.batch,
-        "repeats": args.repeats, "load_1m": [round(load_before, 2), round(load_after, 2)],
-        "assembly_us_per_rollout": round(median(whole) / args.rollouts * 1e6, 1),
-        "assembly_us_per_event": round(median(whole) / n_events * 1e6, 2),
-        "assembly_us_per_call_event": round(median(whole) / n_calls * 1e6, 2),
-        "release_us_per_rollout": round(median(release) / args.rollouts * 1e6, 1),
-        "finalize_us_per_rollout": round(median(final) / args.rollouts * 1e6, 1),
-        "assembly_s_all": [round(s, 3) for s in whole],
+        "repeats": args.repeats, "load_1m": [round(load_before, 2), round(load_after, 2)], **per_unit(runs, args, n_events),
     }
-    show("collector assembly (CPU, no Kafka, no ClickHouse)", [(k, str(v)) for k, v in figures.items()])
+    rows = [(k, str(v)) for k, v in figures.items()]
+    if base_runs:
+        base = per_unit(base_runs, args, n_events)
+        figures["baseline"] = {"checkout": str(args.baseline), "commit": _commit(args.baseline), **base}
+        figures["speedup"] = {k.removesuffix("_us_per_rollout"): round(base[k] / figures[k], 2) for k in base if k.endswith("_per_rollout")}
+        rows += [(f"baseline {k}", str(v)) for k, v in base.items()] + [(f"speedup {k}", f"{v}x") for k, v in figures["speedup"].items()]
+    show("collector assembly (CPU, no Kafka, no ClickHouse)", rows)
     print(f"written to {write_results('collector_assembly', figures)}")
+
+
+def _commit(checkout: Path) -> str:
+    return subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":
