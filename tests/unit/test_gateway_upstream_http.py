@@ -91,8 +91,10 @@ async def test_errors_are_mapped(status, doc, expected, error_class):
 
 
 async def test_unreachable_and_slow_upstreams():
+    unreachable = OpenAIHttpUpstream("http://127.0.0.1:1", 1)
     with pytest.raises(errors.GatewayError) as caught:
-        await OpenAIHttpUpstream("http://127.0.0.1:1", 1).generate(chat_request(model="m"))
+        await unreachable.generate(chat_request(model="m"))
+    await unreachable.close()
     assert caught.value.status == 502
 
     with pytest.raises(errors.GatewayError) as caught:
