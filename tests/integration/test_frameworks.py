@@ -154,7 +154,9 @@ def test_the_example_runs_unchanged_and_its_calls_become_trajectories_with_token
         assert all(x.prompt_token_ids and x.response_token_ids and len(x.response_logprobs) == len(x.response_token_ids)
                    for x in t.transitions)
         assert all(c.http_status == 200 and c.completions[0].token_ids for c in run.calls[t.rollout_id])
-        # The reward the agent emitted is the trajectory's (the collector scores with task_completion only).
+        # The reward the agent emitted is the trajectory's (the collector scores with task_completion only). A protobuf
+        # map reads 0.0 for a missing key, and the tiny model's reward is 0.0: the key itself must be there.
+        assert "task_completion" in t.reward_components
         assert t.reward_components["task_completion"] == report["reward"] == t.reward
 
 
