@@ -45,17 +45,9 @@ def show(title: str, rows: list[tuple[str, str]]) -> None:
 def bench_venv(name: str, packages: list[str]) -> Path:
     """A virtualenv of its own for a baseline whose dependencies must stay out of the project's (LiteLLM, TRL):
     `$LW_CACHE_DIR/venv-<name>`, built once with uv from `packages` and reused; returns its python."""
-    import shutil
-    import subprocess
     import sys
 
     sys.path.insert(0, str(RESULTS.parents[1]))
-    from tests.framework_venv import cache_dir, uv  # the uv that `make setup` installs
+    from tests.framework_venv import cache_dir, cached_venv  # the same builder the framework tests use
 
-    venv = cache_dir() / f"venv-{name}"
-    if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([uv(), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
-        subprocess.run([uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *packages], check=True)
-        (venv / ".complete").write_text(" ".join(packages) + "\n")
-    return venv / "bin" / "python"
+    return cached_venv(cache_dir() / f"venv-{name}", *packages)

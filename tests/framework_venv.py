@@ -23,7 +23,9 @@ UV_VERSION = "0.13.8"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LW_CACHE_DIR") or Path.home() / ".cache" / "lightwire")
+    from lightwire.settings import CommonSettings  # LW_CACHE_DIR, with the project's documented default
+
+    return CommonSettings().cache_dir
 
 
 def uv() -> str:
@@ -51,14 +53,20 @@ def _run(*args: str, timeout_s: float = 900) -> None:
 def ensure_venv(name: str) -> Path:
     """The venv for requirements/<name>.lock, on this interpreter's Python, with the current lightwire-client in it;
     its python's path."""
-    venv = venv_path(name)
+    python = cached_venv(venv_path(name), "-r", str(ROOT / "requirements" / f"{name}.lock"))
+    _install_client(python)
+    return python
+
+
+def cached_venv(venv: Path, *install: str) -> Path:
+    """`venv` with `uv pip install *install` in it, built once (a marker file says it finished) and reused; its python."""
+    python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
         shutil.rmtree(venv, ignore_errors=True)
         _run(uv(), "venv", "-q", "-p", sys.executable, str(venv))
-        _run(uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", str(ROOT / "requirements" / f"{name}.lock"))
-        (venv / ".complete").write_text("")
-    _install_client(venv / "bin" / "python")
-    return venv / "bin" / "python"
+        _run(uv(), "pip", "install", "-q", "--python", str(python), *install)
+        (venv / ".complete").write_text(" ".join(install) + "\n")
+    return python
 
 
 def _install_client(python: Path) -> None:
