@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, stop_never, stop_when_event_set, wait_exponential
 
 from lightwire_client._gen import events_pb2 as ev_pb
 from lightwire_client.context import Rollout, bind, error_info, unbind
@@ -97,9 +97,11 @@ class Worker:
         """`call()` until it gets through a gateway restart (backoff up to reconnect_max_s); gives up when `stop` is
         set or after `max_s`, re-raising the last error."""
 
-        def give_up(state) -> bool:
-            return (stop is not None and stop.is_set()) or (max_s is not None and stop_after_delay(max_s)(state))
-
+        give_up = stop_never
+        if stop is not None:
+            give_up = give_up | stop_when_event_set(stop)  # tenacity only calls is_set(), which asyncio.Event has
+        if max_s is not None:
+            give_up = give_up | stop_after_delay(max_s)
         async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), wait=wait_exponential(0.2, max=self.config.reconnect_max_s),
                                            stop=give_up, reraise=True):
             with attempt:
