@@ -7,40 +7,33 @@ no token ids still works; its calls are recorded without them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from lightwire.v1 import events_pb2, inference_pb2
 from services.gateway import errors
+from services.gateway.http_pool import ConnectionPool, HttpError
 
 _CONTEXT_WORDS = re.compile(r"context length|maximum context|too long|context window", re.I)
 
 
 class OpenAIHttpUpstream:
-    """aiohttp, not httpx: on the gateway's hot path it costs about a fifth of httpx's CPU per call (bench/gateway.py)."""
+    """Over http_pool's keep-alive connections, not httpx or aiohttp: the upstream call is the biggest part of the
+    gateway's own CPU per call, and that client costs about a third of aiohttp's there (bench/gateway.py)."""
 
     def __init__(self, base_url: str, timeout_s: float, *, api_key: str = "", model_version: int = 1):
         base = base_url.rstrip("/")
         self.base_url = base if base.endswith("/v1") else base + "/v1"
         self.model_version = model_version
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=5.0)
-        self.headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {api_key}"} if api_key else {})
-        self._session: aiohttp.ClientSession | None = None
+        url = urlsplit(self.base_url)
+        self.path = url.path
+        headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {api_key}"} if api_key else {})
+        self.pool = ConnectionPool(f"{url.scheme}://{url.netloc}", headers=headers, timeout_s=timeout_s, connect_timeout_s=5.0)
         self._model = ""
-
-    def session(self) -> aiohttp.ClientSession:
-        # Made on first use: an aiohttp session belongs to the loop that is running when it is made.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self.headers, timeout=self.timeout,
-                connector=aiohttp.TCPConnector(limit=512, limit_per_host=512),
-            )
-        return self._session
 
     async def generate(self, request: inference_pb2.GenerateRequest) -> inference_pb2.GenerateResponse:
         chat = bool(request.messages)
@@ -59,27 +52,27 @@ class OpenAIHttpUpstream:
 
     async def health(self) -> inference_pb2.HealthResponse:
         try:
-            async with self.session().get(self.base_url + "/models", timeout=aiohttp.ClientTimeout(total=5.0)) as reply:
-                reply.raise_for_status()
-                model = orjson.loads(await reply.read())["data"][0]
-        except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, IndexError, ValueError) as exc:
+            reply = await self.pool.request("GET", self.path + "/models", timeout_s=5.0)
+            if reply.status >= 400:
+                raise HttpError(f"HTTP {reply.status}")
+            model = orjson.loads(reply.body)["data"][0]
+        except (HttpError, TimeoutError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise errors.upstream_failed(f"HTTP upstream {self.base_url} did not list its models: {exc!r}") from None
         self._model = model["id"]
         return inference_pb2.HealthResponse(status="ok", model=model["id"], model_version=self.model_version, engine="openai-http",
                                             max_context=int(model.get("max_model_len") or 0))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.pool.close()
 
     async def _post(self, path: str, body: dict) -> dict:
         try:
-            async with self.session().post(self.base_url + path, data=orjson.dumps(body)) as reply:
-                status, content = reply.status, await reply.read()
-        except asyncio.TimeoutError:
+            reply = await self.pool.request("POST", self.path + path, orjson.dumps(body))
+        except TimeoutError:
             raise errors.upstream_timeout() from None
-        except aiohttp.ClientError as exc:
+        except HttpError as exc:
             raise errors.upstream_failed(f"HTTP upstream unreachable: {exc!r}") from None
+        status, content = reply.status, reply.body
         if status >= 500:
             raise errors.upstream_failed(f"HTTP upstream answered {status}: {content[:500].decode(errors='replace')}")
         try:
