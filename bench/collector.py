@@ -139,6 +139,8 @@ def stage_breakdown(port: int) -> dict:
     """Micro-batch count, total seconds and wall µs per event consumed, per stage, from the collector's /metrics.
 
     Stages overlap (writes run while the next batch is assembled), so the per-event figures do not add up to the total.
+    "analytics" is the inserts' own time on the writer thread (with rows to insert), "produce" the time until the
+    broker acknowledged a write's records, "write" both as the batch waited for them (they run side by side).
     """
     import httpx
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from lightwire.v1 import events_pb2
 
@@ -27,8 +26,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def ts(unix_ms: int) -> datetime:
-    return datetime.fromtimestamp(unix_ms / 1000, tz=timezone.utc)
+def ts(unix_ms: int) -> int:
+    """A DateTime64(3) value: the store takes milliseconds since the epoch as they are (no datetime built per row
+    only for the driver to turn it back into ticks)."""
+    return unix_ms
 
 
 _STATUS_NAMES = {value: name.removeprefix("ROLLOUT_STATUS_").lower() for name, value in events_pb2.RolloutStatus.items()}

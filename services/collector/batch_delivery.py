@@ -108,10 +108,13 @@ class BatchDeliveryApp(faust.App):
 
     def track(self, messages: list[Message]) -> None:
         """From now on a rebalance waits for these records, and their offsets are committed only once acknowledged."""
-        unacked = cast(Any, self.consumer)._unacked_messages
         for message in messages:
             message.tracked = True
-            unacked.add(message)
+        # A rebalance waits while Faust's set of unacknowledged records is not empty. A batch is acknowledged all at
+        # once, its last record last (`_write_in_order`), so that record alone holds the rebalance as long as all of
+        # them would: one weak-set entry per batch instead of one per record (about 9 µs each).
+        if messages:
+            cast(Any, self.consumer)._unacked_messages.add(messages[-1])
         # What a stream would tell the monitor: Faust's slow-processing check reads it per partition.
         monitor = self.monitor
         now = time.monotonic()
