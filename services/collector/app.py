@@ -7,7 +7,8 @@ before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
 
 Rollout events, the hot path, arrive by batch delivery (batch_delivery.py) in a task that pipelines: it assembles
 micro-batch N+1 while N is being written, reading N's not yet applied states through `PendingStates`; writes, state
-writes and acknowledgements still happen batch by batch, in order, each after its own sinks succeeded.
+writes and acknowledgements still happen batch by batch, in order, each after its own sinks succeeded. Group-member
+records (one per released rollout) arrive by batch delivery as well, into a task that handles them like the groups agent.
 """
 
 from __future__ import annotations
@@ -117,11 +118,12 @@ class Collector:
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         table_types = {"key_type": bytes, "value_type": bytes}
         self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
-        if settings.collector_batch_delivery:
-            self.app.batch_topics = frozenset({self.names.rollout_events})
         self.feedback_topic = self.app.topic(self.names.feedback, **raw)
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
         self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
+        if settings.collector_batch_delivery:
+            # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
+            self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
         # Outputs go through a plain aiokafka producer: pipelined sends, far less per-record work than Faust's.
         # Created on the worker's loop (aiokafka binds to the loop it is made on).
         self.producer: EventProducer | None = None
@@ -277,7 +279,7 @@ class Collector:
             if not app.batch_topics:
                 return
             while True:
-                messages = [m for m in await app.take(batch_max, within) if app.current(m)]
+                messages = [m for m in await app.take(self.names.rollout_events, batch_max, within) if app.current(m)]
                 if not messages:
                     continue
                 app.track(messages)
@@ -320,16 +322,32 @@ class Collector:
                     add_event_rows(out.rows, event)
                 await self.write(out)
 
+        # Like the rollout agent: with batch delivery it receives nothing and `group_batches` does the work.
         @app.agent(self.groups_topic, name="groups", concurrency=1)
         async def groups(stream):
             async for events in acked_batches(stream, batch_max, within):
-                out = Outputs()
-                trajectories = [e.trajectory for e in self._decode(events, out) if e.WhichOneof("payload") == "trajectory"]
-                async with self.group_lock():
-                    self.groups.handle(trajectories, now_ms(), out)
-                    self._count_batches(out)
-                    await self.write(out)
-                    apply_state_writes(self.group_table, out)
+                await self._group_step([event.message for event in events])
+
+        @app.task
+        async def group_batches():
+            topic = self.groups_topic.get_topic_name()
+            if topic not in app.batch_topics:
+                return
+            while True:
+                messages = [m for m in await app.take(topic, batch_max, within) if app.current(m)]
+                if not messages:
+                    continue
+                app.track(messages)
+                try:
+                    await self._group_step(messages)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("group batch failed; stopping the worker")  # unacknowledged: a restart replays it
+                    await app.crash(exc)
+                    return
+                for message in messages:
+                    app.ack(message)
 
         @app.timer(interval=0.25)
         async def tick():
@@ -369,6 +387,16 @@ class Collector:
         self.metrics.stage_seconds.labels("assemble").observe(time.perf_counter() - t0)
         self._count_released(out)
         return out
+
+    async def _group_step(self, messages) -> None:
+        """Group the member trajectories, write, then apply state: the caller acknowledges only after this returns."""
+        out = Outputs()
+        trajectories = [e.trajectory for e in self._decode_messages(messages, out) if e.WhichOneof("payload") == "trajectory"]
+        async with self.group_lock():
+            self.groups.handle(trajectories, now_ms(), out)
+            self._count_batches(out)
+            await self.write(out)
+            apply_state_writes(self.group_table, out)
 
     async def _rollout_step(self, messages) -> None:
         """Assemble, write, then apply state: the caller acknowledges the messages only after this returns."""
