@@ -1,9 +1,9 @@
 """A small keep-alive HTTP/1.1 client for one origin: pooled connections, each an asyncio.Protocol whose replies
 httptools (llhttp, the parser uvicorn serves with) parses.
 
-Made for the gateway's upstream call, one request with a whole body and one whole reply per exchange: about a third
-of aiohttp's CPU per call there (bench/gateway.py). No streaming, redirects, cookies, proxies or pipelining. https
-uses the system's trusted certificates (ssl.create_default_context).
+Made for the gateway's upstream call, one request with a whole body and one whole reply per exchange: with it in
+place of aiohttp the gateway spends about a third less CPU per call (bench/gateway.py's setup). No streaming,
+redirects, cookies, proxies or pipelining. https uses the system's trusted certificates (ssl.create_default_context).
 """
 
 from __future__ import annotations
