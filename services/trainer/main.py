@@ -15,10 +15,9 @@ from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import events_pb2
 from services.trainer import staleness
+from services.trainer.backend import TrainerBackend, build_backend
 from services.trainer.checkpoints import CheckpointStore
 from services.trainer.collate import collate
-from services.trainer.grpo import LossConfig
-from services.trainer.policy import Policy
 from services.trainer.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ def resolve_model_dir(settings: TrainerSettings) -> Path:
 
 
 class Trainer:
-    def __init__(self, settings: TrainerSettings, policy: Policy, producer: EventProducer, registry: CollectorRegistry):
+    def __init__(self, settings: TrainerSettings, policy: TrainerBackend, producer: EventProducer, registry: CollectorRegistry):
         self.settings = settings
         self.policy = policy
         self.producer = producer
@@ -97,12 +96,7 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
     import torch
 
     torch.manual_seed(settings.trainer_seed)
-    policy = await asyncio.to_thread(
-        Policy, model_dir, device=settings.trainer_device, lr=settings.trainer_lr, weight_decay=settings.trainer_weight_decay,
-        lora_rank=settings.trainer_lora_rank if settings.trainer_lora else None,
-        loss=LossConfig(settings.trainer_clip_low, settings.trainer_clip_high, settings.trainer_kl_coef),
-        temperature=settings.trainer_temperature, max_grad_norm=settings.trainer_max_grad_norm, micro_batch=settings.trainer_micro_batch,
-    )
+    policy = await asyncio.to_thread(build_backend, settings, model_dir)
     names = settings.topic_names()
     registry = CollectorRegistry()
     async with EventProducer(settings.kafka_bootstrap, instance_name("trainer", settings), dead_letter_topic=names.dead_letter) as producer:

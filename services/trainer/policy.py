@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from services.trainer.backend import UpdateMetrics
 from services.trainer.collate import Sequences
 from services.trainer.grpo import LossConfig, policy_loss, token_logprobs
-
-
-@dataclass
-class UpdateMetrics:
-    loss: float
-    kl: float
-    clip_fraction: float
-    ratio_mean: float
-    tokens: int
-    seconds: float
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
 
 
 def _rank_and_world() -> tuple[int, int]:

@@ -12,6 +12,9 @@ from lightwire.settings import ServiceSettings
 
 class TrainerSettings(ServiceSettings):
     trainer_model: str = Field("tiny-llama", description="Model name (tiny-llama, smollm2-135m-instruct) or a model directory.")
+    trainer_backend: Literal["torch", "verl"] = Field(
+        "torch", description="torch (transformers + AdamW, torchrun data parallel; CPU or GPU) or verl (verl's FSDP engine; "
+        "CUDA and the gpu extra).")
     trainer_device: str = Field("auto", description="auto (CUDA when present), cpu or cuda.")
     trainer_lr: float = Field(1e-5, description="AdamW learning rate.")
     trainer_weight_decay: float = Field(0.0, description="AdamW weight decay.")
