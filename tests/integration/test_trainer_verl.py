@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lightwire.settings import CommonSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from framework_venv import ROOT, cached_venv, venv_path  # noqa: E402
+from tests.framework_venv import ROOT, cached_venv, venv_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
