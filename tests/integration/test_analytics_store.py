@@ -65,3 +65,27 @@ def test_every_migration_is_idempotent_statement_by_statement(tmp_path):
 def test_a_dsn_of_another_kind_is_refused():
     with pytest.raises(ValueError, match="chdb://, http:// or https://"):
         AnalyticsStore("postgres://x")
+
+
+def test_collector_rows_keep_event_times_to_the_millisecond(tmp_path):
+    """Rows carry DateTime64(3) values as epoch milliseconds; the store must read them back as that instant."""
+    dsn = f"chdb://{tmp_path / 'analytics'}"
+    out = run_in_fresh_process(f"""
+        from lightwire.analytics.store import AnalyticsStore
+        from lightwire.runtime import codec
+        from lightwire.v1 import events_pb2 as pb
+        from services.collector.analytics_rows import TABLE_COLUMNS, RowBuffer, add_event_rows
+        store = AnalyticsStore({dsn!r})
+        store.migrate()
+        buffer = RowBuffer()
+        call = pb.LlmCall(rollout_id="r1", call_id="r1/1", seq=1, started_unix_ms=1_700_000_000_123, request_json='{{"a": 1}}')
+        add_event_rows(buffer, codec.make_event("t", event_id="c1", llm_call=call))
+        reward = codec.make_event("t", event_id="w1", reward=pb.RolloutReward(rollout_id="r1", name="agent", value=1.0))
+        reward.time_unix_ms = 1_700_000_001_007
+        add_event_rows(buffer, reward)
+        for table, rows in buffer.drain().items():
+            store.insert(table, TABLE_COLUMNS[table], rows)
+        print(store.query("SELECT toString(started_at, 'UTC'), request_json FROM llm_calls FINAL"))
+        print(store.query("SELECT toString(created_at, 'UTC') FROM rewards FINAL"))
+    """)
+    assert out.splitlines() == ["[('2023-11-14 22:13:20.123', '{\"a\": 1}')]", "[('2023-11-14 22:13:21.007',)]"]
