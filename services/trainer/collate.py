@@ -36,6 +36,23 @@ class Sequences:
     def model_tokens(self) -> int:
         return int(self.response_mask.sum())
 
+    def lengths(self) -> torch.Tensor:
+        return self.attention_mask.sum(dim=1)
+
+    def sorted_by_length(self) -> "Sequences":
+        return self.take(torch.argsort(self.lengths(), stable=True).tolist())
+
+    def trimmed(self) -> "Sequences":
+        """The same rows without the padding columns every row has (rows are right-padded)."""
+        width = max(int(self.lengths().max()), 2) if len(self) else self.input_ids.shape[1]
+        return Sequences(self.input_ids[:, :width], self.attention_mask[:, :width], self.response_mask[:, : width - 1],
+                         self.behaviour_logprobs[:, : width - 1], self.advantages, self.weights)
+
+    def first_response_position(self) -> int:
+        """The first column of response_mask that is set in any row (0 when none is)."""
+        columns = self.response_mask.any(dim=0).nonzero()
+        return int(columns[0]) if len(columns) else 0
+
 
 def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = True, batch_weight: float = 1.0) -> Sequences:
     rows, advantages, weights = [], [], []

@@ -96,6 +96,8 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
     import torch
 
     torch.manual_seed(settings.trainer_seed)
+    if settings.trainer_threads > 0:
+        torch.set_num_threads(settings.trainer_threads)
     policy = await asyncio.to_thread(build_backend, settings, model_dir)
     names = settings.topic_names()
     registry = CollectorRegistry()

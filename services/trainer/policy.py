@@ -58,11 +58,18 @@ class Policy:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
 
     def sequence_logprobs(self, seqs: Sequences, model=None) -> torch.Tensor:
-        """Log-probability of every next token under the model ([N, T-1]), at the sampling temperature."""
+        """Log-probability of the next token under the model ([N, T-1]), at the sampling temperature, from the first
+        response position on; earlier (prompt-only) positions read 0.
+
+        Agent prompts are long and replies short, so the vocabulary projection and log-softmax run only over the
+        positions that can hold model tokens: with a 400-token prompt and a 32-token reply that is a tenth of them.
+        """
         model = model or self.model
         ids = seqs.input_ids.to(self.device)
-        logits = model(input_ids=ids, attention_mask=seqs.attention_mask.to(self.device)).logits[:, :-1]
-        return token_logprobs(logits, ids[:, 1:], self.temperature)
+        start = seqs.first_response_position()
+        logits = model(input_ids=ids, attention_mask=seqs.attention_mask.to(self.device), logits_to_keep=ids.shape[1] - start).logits
+        tail = token_logprobs(logits[:, :-1], ids[:, start + 1 :], self.temperature)
+        return torch.nn.functional.pad(tail, (start, 0))
 
     def update(self, seqs: Sequences) -> UpdateMetrics:
         """One optimizer step over all sequences, in micro-batches with gradients accumulated.
@@ -77,8 +84,10 @@ class Policy:
         total_weight = float(seqs.weights.sum()) or 1.0
         mine = seqs.take(list(range(rank, len(seqs), world))) if world > 1 else seqs
         loss_sum = kl_sum = clip_sum = ratio_sum = 0.0
+        # Micro-batches of similar lengths, each cut to its own longest row: padding is computed for nothing.
+        mine = mine.sorted_by_length()
         for start in range(0, len(mine), self.micro_batch):
-            part = mine.slice(start, start + self.micro_batch)
+            part = mine.slice(start, start + self.micro_batch).trimmed()
             logprobs = self.sequence_logprobs(part)
             ref = self._reference_logprobs(part)
             out = policy_loss(

@@ -35,6 +35,10 @@ class TrainerSettings(ServiceSettings):
     trainer_host: str = Field("127.0.0.1", description="Address of /healthz and /metrics.")
     trainer_ops_port: int = Field(8104, description="Port of /healthz and /metrics.")
     trainer_seed: int = Field(0, description="Seed of torch's generators.")
+    trainer_threads: int = Field(
+        0, description="Torch CPU threads for the update; 0 keeps torch's default (OMP_NUM_THREADS, else every core). "
+        "The demo gives the trainer every core while the other services give theirs one each: the update runs while "
+        "inference waits for the next rollouts.")
 
     @model_validator(mode="after")
     def _check(self) -> "TrainerSettings":

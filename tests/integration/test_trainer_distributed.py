@@ -11,7 +11,10 @@ import torch
 pytestmark = pytest.mark.integration
 
 SCRIPT = Path(__file__).with_name("ddp_update.py")
-TOLERANCE = 1e-6  # parameters after one AdamW step; the gradient sums differ only in float addition order
+# Parameters after one AdamW step at lr 1e-3. The gradient sums differ only in float addition order, but Adam's
+# first step is about lr * sign(g), so float noise in near-zero gradients shows up at a small fraction of lr:
+# 1% of one step. A rank that skipped the all-reduce moves weights by a whole step (about 1e-3).
+TOLERANCE = 1e-5
 
 
 def test_two_process_torchrun_matches_one_process(tmp_path):
