@@ -37,12 +37,17 @@ class DemoConfig:
     # Full fine-tuning of a 135M model: 1e-5-ish barely moves it in a handful of steps.
     lr: float = 1e-4
     temperature: float = 1.0
+    # The held-out reward of the policy as it samples (the training temperature): the quantity GRPO maximises.
+    # 0 evaluates greedily instead.
+    eval_temperature: float = 1.0
     # Short replies keep a step fast on the CPU; one calculator round trip and a final answer fit.
     max_tokens: int = 32
     max_turns: int = 2
     # Torch threads per service. On a small shared CPU, OpenMP threads of the inference and trainer processes spin
     # against each other and everyone else's: one thread each decoded 4.5x faster than two on the 2-core dev machine.
     threads_per_service: int = 1
+    # ...except the trainer, whose update runs while inference waits for the next batch: it gets every core.
+    trainer_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     out_dir: Path = Path("demo-results")
     rows: list[dict] = field(default_factory=list)
 
@@ -59,7 +64,7 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         "LW_COLLECTOR_BATCH_GROUPS": str(config.groups_per_step), "LW_COLLECTOR_GROUP_TIMEOUT_S": "300",
         "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
-        "OMP_NUM_THREADS": str(config.threads_per_service),
+        "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
     }
 
 
@@ -68,6 +73,15 @@ def mean_and_se(values: list[float]) -> tuple[float, float]:
         return float("nan"), float("nan")
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
     return statistics.fmean(values), se
+
+
+def paired_difference(base: dict[str, float], now: dict[str, float]) -> tuple[float, float]:
+    """Mean and standard error of (now - base) over the problems both evaluations scored.
+
+    Paired, because both evaluations see the same held-out problems: the per-problem difficulty cancels, so the
+    standard error is that of the change, not of two independent means.
+    """
+    return mean_and_se([now[k] - base[k] for k in base.keys() & now.keys()])
 
 
 def run(config: DemoConfig) -> list[dict]:
@@ -85,6 +99,7 @@ def run(config: DemoConfig) -> list[dict]:
     from services.trainer.task_driver import TaskDriver, TaskSpec
 
     os.environ.update(service_environment(config))
+    started = time.monotonic()
     stack_settings = StackSettings()
     with console.status("starting the stack: Kafka, inference, gateway, collector, trainer"):
         LocalStack(stack_settings).up(SERVICES)
@@ -113,24 +128,34 @@ def run(config: DemoConfig) -> list[dict]:
     trainer_health = TrainerSettings().health_url()
 
     def spec(p, split: str) -> TaskSpec:
-        metadata = {"temperature": "0"} if split == "eval" else {"temperature": str(config.temperature)}
+        metadata = {"temperature": str(config.eval_temperature if split == "eval" else config.temperature)}
         return TaskSpec(task_id=p.task_id, task_type="arith", input={"question": p.question}, reference={"answer": p.answer},
                         split=split, metadata=metadata)
 
-    async def evaluate(driver: TaskDriver, version: int) -> tuple[float, float]:
+    async def evaluate(driver: TaskDriver, version: int) -> dict[str, float]:
+        """Each held-out problem's reward (one rollout each) under this version."""
         before = dict(driver.finished)
         await driver.run([(spec(p, "eval"), 1) for p in held_out], max_groups_in_flight=config.concurrency * 2, model_version=version)
-        rewards = [r for gid, g in driver.finished.items() if gid not in before for r in g.rewards]
-        return mean_and_se(rewards)
+        # Group ids are "<task id>.<digest>".
+        return {gid.rsplit(".", 1)[0]: g.rewards[0] for gid, g in driver.finished.items() if gid not in before and g.rewards}
+
+    def record(step: int, version: int, scores: dict[str, float], base: dict[str, float], elapsed: float) -> str:
+        mean, se = mean_and_se(list(scores.values()))
+        delta, delta_se = paired_difference(base, scores)
+        config.rows.append({"version": version, "step": step, "heldout_reward": mean, "stderr": se, "vs_base": delta,
+                            "vs_base_stderr": delta_se, "problems": len(scores), "time_s": round(elapsed, 1)})
+        save_curve(config)
+        line = f"held-out reward {mean:.3f} ± {se:.3f} over {len(scores)} problems"
+        if step:
+            line += f"; vs base {delta:+.3f} ± {delta_se:.3f} (paired, {delta / delta_se if delta_se else float('nan'):+.1f} s.e.)"
+        return line
 
     async def loop() -> None:
         async with TaskDriver(stack_settings.bootstrap, names, group_timeout_s=600) as driver:
             version = httpx.get(trainer_health, timeout=10).json()["version"]
-            mean, se = await evaluate(driver, version)
-            config.rows.append({"version": version, "step": 0, "heldout_reward": mean, "stderr": se, "time_s": 0.0})
-            console.print(f"base model (version {version}): held-out reward {mean:.3f} ± {se:.3f}")
-            save_curve(config)
             t0 = time.monotonic()
+            base = await evaluate(driver, version)
+            console.print(f"base model (version {version}): {record(0, version, base, base, time.monotonic() - t0)}")
             with Progress(console=console) as progress:
                 bar = progress.add_task("GRPO steps", total=config.steps)
                 for step in range(1, config.steps + 1):
@@ -144,25 +169,26 @@ def run(config: DemoConfig) -> list[dict]:
                     progress.advance(bar)
                     if step % config.eval_every == 0 or step == config.steps:
                         await asyncio.sleep(2)  # let inference pick up the announced version
-                        mean, se = await evaluate(driver, version)
-                        config.rows.append({"version": version, "step": step, "heldout_reward": mean, "stderr": se,
-                                            "time_s": round(time.monotonic() - t0, 1)})
-                        progress.console.print(f"after step {step} (version {version}): held-out reward {mean:.3f} ± {se:.3f}")
-                        save_curve(config)
+                        scores = await evaluate(driver, version)
+                        progress.console.print(f"after step {step} (version {version}): "
+                                               f"{record(step, version, scores, base, time.monotonic() - t0)}")
 
     try:
         asyncio.run(loop())
     finally:
         stop.set()
     write_outputs(config)
+    console.print(f"wall time, stack start included: {time.monotonic() - started:.0f} s")
     return config.rows
 
 
 def write_outputs(config: DemoConfig) -> None:
     save_curve(config)
-    table = Table("step", "version", "held-out reward", "± s.e.", "seconds", title="held-out reward by weight version")
+    table = Table("step", "version", "held-out reward", "± s.e.", "vs base (paired)", "± s.e.", "seconds",
+                  title="held-out reward by weight version")
     for r in config.rows:
-        table.add_row(str(r["step"]), str(r["version"]), f"{r['heldout_reward']:.3f}", f"{r['stderr']:.3f}", str(r["time_s"]))
+        table.add_row(str(r["step"]), str(r["version"]), f"{r['heldout_reward']:.3f}", f"{r['stderr']:.3f}", f"{r['vs_base']:+.3f}",
+                      f"{r['vs_base_stderr']:.3f}", str(r["time_s"]))
     console.print(table)
     console.print(f"curve: {config.out_dir / 'heldout_reward.png'}, data: {config.out_dir / 'heldout_reward.csv'}; "
                   f"analytics: `lightwire status`")
@@ -172,7 +198,7 @@ def save_curve(config: DemoConfig) -> None:
     """The CSV and PNG so far: written after every evaluation, so an interrupted run keeps its curve."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
     with open(config.out_dir / "heldout_reward.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["version", "step", "heldout_reward", "stderr", "time_s"])
+        writer = csv.DictWriter(f, fieldnames=["version", "step", "heldout_reward", "stderr", "vs_base", "vs_base_stderr", "problems", "time_s"])
         writer.writeheader()
         writer.writerows(config.rows)
     import matplotlib
