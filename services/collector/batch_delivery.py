@@ -94,6 +94,10 @@ class BatchDeliveryApp(faust.App):
     batch_queue_chunks: int = 16
     _batch_queues: dict[str, asyncio.Queue] | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rest: dict[str, list[Message]] = {}  # records taken from a queue beyond the last `take`'s batch_max
+
     def _new_transport(self):
         return BatchTransport(self.conf.broker_consumer, self)
 
@@ -129,9 +133,9 @@ class BatchDeliveryApp(faust.App):
         message.ack(self.consumer)
 
     async def take(self, topic: str, batch_max: int, within: float) -> list[Message]:
-        """Up to about `batch_max` records of `topic`: what is queued now, waiting at most `within` for more."""
+        """Up to `batch_max` records of `topic`: what is queued now, waiting at most `within` for more."""
         queue = self.batch_queue(topic)
-        messages = list(await queue.get())
+        messages = self._rest.pop(topic, None) or list(await queue.get())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while len(messages) < batch_max:
@@ -145,4 +149,8 @@ class BatchDeliveryApp(faust.App):
                     break
             else:
                 messages.extend(queue.get_nowait())
+        if len(messages) > batch_max:
+            # One fetch can hold several micro-batches' worth; smaller steps let writes progress between them.
+            self._rest[topic] = messages[batch_max:]
+            del messages[batch_max:]
         return messages

@@ -14,8 +14,8 @@ class CollectorSettings(ServiceSettings):
     collector_port: int = Field(8200, description="Port of the read API, /healthz and /metrics.")
     collector_app_id: str = Field("", description="Faust application id (consumer group, changelog topic names); default <topic_prefix>collector.")
     collector_batch_max: int = Field(
-        5000, description="Most events handled per micro-batch (one table write per rollout per batch); batch delivery "
-        "may go over it by part of one fetch, as it never splits a fetched batch.")
+        5000, description="Most events handled per micro-batch (one table write per rollout per batch); a larger fetch "
+        "is split, and its rest starts the next micro-batch.")
     collector_batch_within_s: float = Field(0.1, description="Longest wait to fill a micro-batch.")
     collector_batch_delivery: bool = Field(
         True,

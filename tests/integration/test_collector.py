@@ -73,8 +73,12 @@ def by_id(events: list[pb.Event], kind: str) -> dict[str, pb.Event]:
 
 
 # Batch delivery (the default) takes rollout events past Faust's per-record streams; off, the plain agent does.
-@pytest.mark.parametrize("batch_delivery", [True, False], ids=["batch-delivery", "faust-stream"])
-def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_and_batches(bootstrap, collector_env, tmp_path, batch_delivery):
+# Small batches: the records are all produced before the collector starts, so one fetch holds them and is split into
+# micro-batches of 7, and most rollouts are assembled across several of them.
+@pytest.mark.parametrize(("batch_delivery", "batch_max"), [(True, 5000), (True, 7), (False, 5000)],
+                         ids=["batch-delivery", "batch-delivery-small-batches", "faust-stream"])
+def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_and_batches(bootstrap, collector_env, tmp_path,
+                                                                                         batch_delivery, batch_max):
     names = collector_env
     rng = random.Random(7)
     sizes = {"gA": 3, "gB": 3, "gC": 2, "gD": 2}
@@ -104,7 +108,7 @@ def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_an
 
     asyncio.run(produce())
     collector = start_collector(bootstrap, names, tmp_path, collector_rollout_timeout_s=4, collector_batch_groups=2,
-                                collector_group_timeout_s=60, collector_batch_delivery=batch_delivery)
+                                collector_group_timeout_s=60, collector_batch_delivery=batch_delivery, collector_batch_max=batch_max)
     try:
         trajectories = asyncio.run(wait_for(bootstrap, names.trajectories, lambda ev: len(by_id(ev, "trajectory")) >= len(expected)))
         batches = asyncio.run(wait_for(bootstrap, names.batches, lambda ev: len(by_id(ev, "batch")) >= 2))
