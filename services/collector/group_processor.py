@@ -47,26 +47,31 @@ class GroupProcessor:
     def handle(self, trajectories: list[events_pb2.Trajectory], now_ms: int, out: Outputs) -> None:
         table = StagedTable(self.table, out)
         book = self._load_book(table)
+        # Groups in the order the stream made them due, so batches hold the same groups wherever micro-batches cut the
+        # stream: a replay after a crash cuts it elsewhere and must rebuild the same batch ids, not regroup.
+        due: dict[str, None] = {}
         for trajectory in trajectories:
             group = book.groups[trajectory.group_id]
             if grouping.add_member(group, trajectory, now_ms):
                 table[member_key(trajectory.rollout_id)] = trajectory.SerializeToString()
-        self._step(table, book, now_ms, out, {t.group_id for t in trajectories})
+                if grouping.decide(group, now_ms, self.policy) is not None:
+                    due.setdefault(trajectory.group_id)
+        self._step(table, book, now_ms, out, list(due))
 
     def tick(self, now_ms: int, out: Outputs) -> None:
         table = StagedTable(self.table, out)
         book = self._load_book(table)
         expired = [gid for gid, g in book.groups.items() if g.released and now_ms - g.released_unix_ms >= self.retention_ms]
-        due = {gid for gid, g in book.groups.items() if grouping.decide(g, now_ms, self.policy) is not None}
+        due = sorted(gid for gid, g in book.groups.items() if grouping.decide(g, now_ms, self.policy) is not None)
         if not expired and not due:
             return
         for gid in expired:
             del book.groups[gid]
         self._step(table, book, now_ms, out, due)
 
-    def _step(self, table: StagedTable, book: collector_pb2.GroupBook, now_ms: int, out: Outputs, candidates: set[str]) -> None:
+    def _step(self, table: StagedTable, book: collector_pb2.GroupBook, now_ms: int, out: Outputs, candidates: list[str]) -> None:
         done_members: list[bytes] = []
-        for group_id in sorted(candidates):
+        for group_id in candidates:
             group = book.groups[group_id]
             outcome = grouping.decide(group, now_ms, self.policy)
             if outcome is None:

@@ -44,6 +44,22 @@ def test_whole_groups_fill_batches_of_whole_groups_only():
     assert len(batches(out)) == 1 and list(p.table) == [BOOK_KEY]
 
 
+def test_batches_do_not_depend_on_where_micro_batches_cut_the_stream():
+    """A replay after a crash cuts the member stream elsewhere; it must rebuild the same batches (same ids)."""
+    # C completes first, then A, then B: batches follow that order, not the order of group ids within a step.
+    stream = [traj("c1", "C", 2), traj("a1", "A", 2), traj("c2", "C", 2), traj("b1", "B", 2), traj("a2", "A", 2),
+              traj("b2", "B", 2), traj("d1", "D", 2), traj("d2", "D", 2)]
+    seen = []
+    for cuts in ([8], [1] * 8, [3, 5], [5, 3], [4, 4]):
+        p, out, start = processor(), Outputs(), 0
+        for n in cuts:
+            step(p, out, stream[start:start + n])
+            start += n
+        seen.append([(b.batch_id, [g.group_id for g in b.groups]) for b in batches(out)])
+    assert [groups for _, groups in seen[0]] == [["C", "A"], ["B", "D"]]
+    assert all(s == seen[0] for s in seen)
+
+
 def test_a_timed_out_group_is_trained_partially_or_dropped_by_policy():
     for policy, expected in ((POLICY, ["a1", "a2"]), (grouping.GroupPolicy(10_000, "drop", 2), None)):
         p, out = processor(policy, batch_groups=1), Outputs()
