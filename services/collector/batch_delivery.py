@@ -23,49 +23,109 @@ from typing import Any, cast
 import faust
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import Message
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+
+class BatchRecord:
+    """A fetched record of a batch topic: what the collector and Faust's offset bookkeeping read of a Faust Message.
+
+    Faust's ConsumerMessage keeps twenty fields (sizes, timings, tracing) for its streams; building one per record cost
+    more than decoding the event in it. Weak-referenceable and hashable by identity, as Faust's set of unacknowledged
+    messages needs.
+    """
+
+    __slots__ = ("topic", "partition", "offset", "tp", "key", "value", "generation_id", "acked", "refcount", "tracked", "__weakref__")
+
+    def __init__(self, tp, record, generation_id: int) -> None:
+        self.topic = tp.topic
+        self.partition = tp.partition
+        self.offset = record.offset
+        self.tp = tp
+        self.key = record.key
+        self.value = record.value
+        self.generation_id = generation_id
+        self.acked = False
+        self.refcount = 0
+        self.tracked = False
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - replaces Faust's fetch loop
-        # A copy of faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15) with one change:
-        # records of the batch topics are collected and handed over per fetch, not one `callback` each.
+        # Follows faust.transport.consumer.Consumer._drain_messages and getmany (faust-streaming 0.15) with one
+        # change: records of the batch topics are handed over per fetch, one list per topic, not one `callback`
+        # each; and, for them, what Faust does per record but depends only on the partition (the highwater for the
+        # monitor, the generation and flow checks) is done once per partition and fetch.
         app = cast(BatchDeliveryApp, self.app)
         batch_topics = app.batch_topics
         queues = {topic: app.batch_queue(topic) for topic in batch_topics}
         callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
         set_read_offset = self._read_offset.__setitem__
         set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
         acks_enabled_for = self.app.topics.acks_enabled_for
+        to_message = self._to_message
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(faust_consumer.CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
+                records, active_partitions = await self._wait_next_records(1.0)
                 await self.sleep(0)
-                if self.should_stop:
+                if records is None or self.should_stop:
                     continue
-                batches: dict[str, list[Message]] = {}
-                async for tp, message in ait:
+                if not self.flow_active:
+                    try:
+                        await self.perform_seek()  # as Faust's getmany: back to the committed offsets
+                    except Exception as exc:
+                        self.log.warning(f"exception performing seek when flow not active {exc}")
+                    continue
+                generation_id = app.consumer_generation_id
+                batches: dict[str, list[BatchRecord]] = {}
+                others: dict[Any, list] = {}
+                for tp, tp_records in records.items():
+                    if not (active_partitions is None or tp in active_partitions or tp in self._buffered_partitions):
+                        continue
+                    if tp.topic not in batch_topics:
+                        others[tp] = tp_records
+                        continue
+                    if not self.flow_active or app.consumer_generation_id != generation_id:
+                        break
+                    app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    batch = batches.setdefault(tp.topic, [])
+                    acks_enabled = acks_enabled_for(tp.topic)
+                    generation = app.consumer_generation_id
+                    for record in tp_records:
+                        offset = record.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is not None and offset < r_offset:
+                            continue  # already read (Faust drops these too)
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled:
+                            await self._add_gap(tp, r_offset + 1, offset)
+                        batch.append(BatchRecord(tp, record, generation))
+                        set_read_offset(tp, offset)
+                # Other topics: record by record, round-robin over topics, as Faust delivers them.
+                for tp, record in self.scheduler.iterate(others) if others else ():
+                    if not self.flow_active or app.consumer_generation_id != generation_id:
+                        break
+                    app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    message = to_message(tp, record)
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is not None and offset < r_offset:
-                        continue  # already read (Faust drops these too)
+                        continue
                     gap = offset - (r_offset or 0)
                     if gap > 1 and r_offset and acks_enabled_for(message.topic):
                         await self._add_gap(tp, r_offset + 1, offset)
-                    if message.topic in batch_topics:
-                        batches.setdefault(message.topic, []).append(message)
-                    else:
-                        if self._commit_every is not None and self._n_acked >= self._commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await self.wait_first(callback(message), self.suspend_flow.wait())
                     set_read_offset(tp, offset)
                 for topic, batch in batches.items():
+                    if not batch:
+                        continue
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
@@ -82,6 +142,32 @@ class BatchConsumer(faust_aiokafka.Consumer):
         finally:
             unset_flag(faust_consumer.CONSUMER_FETCHING)
 
+    def ack_many(self, messages: list[BatchRecord]) -> None:
+        """`Message.ack` for each of `messages` (records no stream holds a reference to), under one lock and with one
+        wake-up of the waiters, as faust.transport.consumer.Consumer.ack does them one by one."""
+        with ack_lock:
+            acks_enabled_for = self.app.topics.acks_enabled_for
+            committed_offsets, acked_index, acked, unacked = self._committed_offset, self._acked_index, self._acked, self._unacked_messages
+            n = 0
+            for message in messages:
+                if message.acked:
+                    continue
+                message.refcount = 0
+                message.acked = True
+                if not acks_enabled_for(message.topic):
+                    continue
+                tp, offset = message.tp, message.offset
+                committed = committed_offsets[tp]
+                if committed is None or offset >= committed:
+                    index = acked_index[tp]
+                    if offset not in index:
+                        unacked.discard(message)
+                        index.add(offset)
+                        acked[tp].append(offset)
+                        n += 1
+            self._n_acked += n
+            notify(self._waiting_for_ack)
+
 
 class BatchTransport(faust_aiokafka.Transport):
     Consumer = BatchConsumer
@@ -96,7 +182,7 @@ class BatchDeliveryApp(faust.App):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rest: dict[str, list[Message]] = {}  # records taken from a queue beyond the last `take`'s batch_max
+        self._rest: dict[str, list[BatchRecord]] = {}  # records taken from a queue beyond the last `take`'s batch_max
 
     def _new_transport(self):
         return BatchTransport(self.conf.broker_consumer, self)
@@ -109,11 +195,11 @@ class BatchDeliveryApp(faust.App):
             self._batch_queues[topic] = asyncio.Queue(maxsize=self.batch_queue_chunks)
         return self._batch_queues[topic]
 
-    def current(self, message: Message) -> bool:
+    def current(self, message: BatchRecord) -> bool:
         """Whether a fetched record may still be worked on: fetched in this generation, and no rebalance under way."""
         return self.flow_control.is_active() and message.generation_id == self.consumer_generation_id
 
-    def track(self, messages: list[Message]) -> None:
+    def track(self, messages: list[BatchRecord]) -> None:
         """From now on a rebalance waits for these records, and their offsets are committed only once acknowledged."""
         for message in messages:
             message.tracked = True
@@ -129,10 +215,11 @@ class BatchDeliveryApp(faust.App):
             monitor.stream_inbound_time[tp] = now
         monitor.events_total += len(messages)
 
-    def ack(self, message: Message) -> None:
-        message.ack(self.consumer)
+    def ack_many(self, messages: list[BatchRecord]) -> None:
+        """Acknowledge a batch at once (see BatchConsumer.ack_many)."""
+        cast(BatchConsumer, self.consumer).ack_many(messages)
 
-    async def take(self, topic: str, batch_max: int, within: float) -> list[Message]:
+    async def take(self, topic: str, batch_max: int, within: float) -> list[BatchRecord]:
         """Up to `batch_max` records of `topic`: what is queued now, waiting at most `within` for more."""
         queue = self.batch_queue(topic)
         messages = self._rest.pop(topic, None) or list(await queue.get())

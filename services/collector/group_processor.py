@@ -50,13 +50,16 @@ class GroupProcessor:
         # Groups in the order the stream made them due, so batches hold the same groups wherever micro-batches cut the
         # stream: a replay after a crash cuts it elsewhere and must rebuild the same batch ids, not regroup.
         due: dict[str, None] = {}
+        # New members, stored by `_step` unless their group goes out in this step (most do): no serialising and
+        # parsing back of a trajectory that only passes through.
+        fresh: dict[bytes, events_pb2.Trajectory] = {}
         for trajectory in trajectories:
             group = book.groups[trajectory.group_id]
             if grouping.add_member(group, trajectory, now_ms):
-                table[member_key(trajectory.rollout_id)] = trajectory.SerializeToString()
+                fresh[member_key(trajectory.rollout_id)] = trajectory
                 if grouping.decide(group, now_ms, self.policy) is not None:
                     due.setdefault(trajectory.group_id)
-        self._step(table, book, now_ms, out, list(due))
+        self._step(table, book, now_ms, out, list(due), fresh)
 
     def tick(self, now_ms: int, out: Outputs) -> None:
         table = StagedTable(self.table, out)
@@ -69,51 +72,67 @@ class GroupProcessor:
             del book.groups[gid]
         self._step(table, book, now_ms, out, due)
 
-    def _step(self, table: StagedTable, book: collector_pb2.GroupBook, now_ms: int, out: Outputs, candidates: list[str]) -> None:
+    def _step(self, table: StagedTable, book: collector_pb2.GroupBook, now_ms: int, out: Outputs, candidates: list[str],
+              fresh: dict[bytes, events_pb2.Trajectory] | None = None) -> None:
+        fresh = fresh or {}
+        members_seen = dict(fresh)  # each member parsed at most once per step
         done_members: list[bytes] = []
         for group_id in candidates:
             group = book.groups[group_id]
             outcome = grouping.decide(group, now_ms, self.policy)
             if outcome is None:
                 continue
-            members = [self._member(table, rid) for rid in group.rollout_ids]
-            whole = grouping.release(group, outcome, [m for m in members if m is not None], now_ms, self.policy)
+            members = [self._member(table, rid, members_seen) for rid in group.rollout_ids]
+            kept = grouping.release(group, outcome, [m for m in members if m is not None], now_ms, self.policy)
             self.outcomes[group.outcome] = self.outcomes.get(group.outcome, 0) + 1
-            if whole is None:
+            if kept is None:
                 done_members.extend(member_key(r) for r in group.rollout_ids)
                 del group.rollout_ids[:]  # a released group is kept only as a tombstone against replays
                 continue
             book.buffered_group_ids.append(group_id)
             if len(book.buffered_group_ids) >= self.batch_groups:
-                done_members.extend(self._emit(table, book, out))
+                done_members.extend(self._emit(table, book, out, members_seen))
+        # Members before the book (see the module's docstring), old members deleted after it.
+        done = set(done_members)
+        for key, trajectory in fresh.items():
+            if key not in done:
+                table[key] = trajectory.SerializeToString()
         table[BOOK_KEY] = book.SerializeToString()
         for key in done_members:
-            del table[key]
+            if key not in fresh:
+                del table[key]
 
-    def _emit(self, table: StagedTable, book: collector_pb2.GroupBook, out: Outputs) -> list[bytes]:
-        groups = []
+    def _emit(self, table: StagedTable, book: collector_pb2.GroupBook, out: Outputs,
+              members_seen: dict[bytes, events_pb2.Trajectory]) -> list[bytes]:
+        # The batch is built inside its event: each trajectory is copied once, into its group there.
+        event = codec.make_event(self.source, event_id="pending", batch=events_pb2.TrainingBatch())
+        batch = event.batch
         used: list[bytes] = []
+        versions: list[int] = []
         for group_id in book.buffered_group_ids:
             group = book.groups[group_id]
-            members = [m for m in (self._member(table, rid) for rid in group.rollout_ids) if m is not None]
-            whole = events_pb2.TrajectoryGroup(
-                group_id=group_id, task_id=group.task_id,
-                trajectories=sorted(grouping.trainable(members, self.policy), key=lambda t: t.rollout_id),
-            )
-            groups.append(whole)
+            members = [m for m in (self._member(table, rid, members_seen) for rid in group.rollout_ids) if m is not None]
+            whole = batch.groups.add(group_id=group_id, task_id=group.task_id)
+            whole.trajectories.extend(sorted(grouping.trainable(members, self.policy), key=lambda t: t.rollout_id))
+            versions.extend(t.min_model_version for t in whole.trajectories if t.min_model_version)
             used.extend(member_key(r) for r in group.rollout_ids)
             del group.rollout_ids[:]
+        batch.batch_id = event.event_id = grouping.batch_id(list(book.buffered_group_ids))
+        batch.min_model_version = min(versions, default=0)
         del book.buffered_group_ids[:]
-        batch = grouping.make_batch(groups)
-        out.send(self.batches_topic, groups[0].group_id, codec.make_event(self.source, event_id=batch.batch_id, batch=batch))
+        out.send(self.batches_topic, batch.groups[0].group_id, event)
         self.batches += 1
         return used
 
     @staticmethod
-    def _member(table: StagedTable, rollout_id: str) -> events_pb2.Trajectory | None:
-        raw = table.get(member_key(rollout_id))
+    def _member(table: StagedTable, rollout_id: str, seen: dict[bytes, events_pb2.Trajectory]) -> events_pb2.Trajectory | None:
+        key = member_key(rollout_id)
+        trajectory = seen.get(key)
+        if trajectory is not None:
+            return trajectory
+        raw = table.get(key)
         if raw is None:
             return None
-        trajectory = events_pb2.Trajectory()
+        trajectory = seen[key] = events_pb2.Trajectory()
         trajectory.ParseFromString(raw)
         return trajectory

@@ -52,8 +52,8 @@ def trainable(members: list[events_pb2.Trajectory], policy: GroupPolicy) -> list
 
 
 def release(group: collector_pb2.GroupState, outcome: str, members: list[events_pb2.Trajectory], now_ms: int,
-            policy: GroupPolicy) -> events_pb2.TrajectoryGroup | None:
-    """Mark the group released; the whole group to batch, or None when it is dropped (outcome says which)."""
+            policy: GroupPolicy) -> list[events_pb2.Trajectory] | None:
+    """Mark the group released; the members to train on (by rollout id), or None when it is dropped (outcome says which)."""
     keep = sorted(trainable(members, policy), key=lambda t: t.rollout_id)
     group.released = True
     group.released_unix_ms = now_ms
@@ -65,11 +65,14 @@ def release(group: collector_pb2.GroupState, outcome: str, members: list[events_
     group.outcome = outcome
     if outcome in ("timeout_dropped", "dropped_failed"):
         return None
-    return events_pb2.TrajectoryGroup(group_id=group.group_id, task_id=group.task_id, trajectories=keep)
+    return keep
 
 
 def make_batch(groups: list[events_pb2.TrajectoryGroup]) -> events_pb2.TrainingBatch:
-    # The id derives from its groups, so re-building the same batch after a restart deduplicates downstream.
-    batch_id = "b-" + hashlib.sha256("|".join(g.group_id for g in groups).encode()).hexdigest()[:20]
     versions = [t.min_model_version for g in groups for t in g.trajectories if t.min_model_version]
-    return events_pb2.TrainingBatch(batch_id=batch_id, groups=groups, min_model_version=min(versions, default=0))
+    return events_pb2.TrainingBatch(batch_id=batch_id([g.group_id for g in groups]), groups=groups, min_model_version=min(versions, default=0))
+
+
+def batch_id(group_ids: list[str]) -> str:
+    # Derived from its groups, so re-building the same batch after a restart deduplicates downstream.
+    return "b-" + hashlib.sha256("|".join(group_ids).encode()).hexdigest()[:20]

@@ -93,6 +93,12 @@ def test_batch_min_model_version_is_the_oldest_member():
 
 def test_table_writes_are_ordered_members_then_book_then_deletions():
     p, out = processor(batch_groups=1), Outputs()
-    p.handle([traj("a1", "A", size=2), traj("a2", "A", size=2)], 1000, out)
+    p.handle([traj("a1", "A", size=2), traj("b1", "B", size=2)], 1000, out)
+    keys = list(out.state_writes)
+    assert keys.index(b"t/a1") < keys.index(BOOK_KEY) and keys.index(b"t/b1") < keys.index(BOOK_KEY)
+    apply_state_writes(p.table, out)
+    p.handle([traj("a2", "A", size=2)], 1001, out)
     keys = list(out.state_writes)
     assert keys.index(BOOK_KEY) < keys.index(b"t/a1") and out.state_writes[b"t/a1"] is None
+    # A member whose group goes out in the step that brought it is never stored.
+    assert b"t/a2" not in keys and [t.rollout_id for b in batches(out) for g in b.groups for t in g.trajectories] == ["a1", "a2"]
