@@ -14,13 +14,26 @@ import re
 from lightwire_client import Rollout
 
 SYSTEM = (
-    "You solve arithmetic word problems. Use the calculator tool for arithmetic. "
-    "Show the calculation, then give the result on a final line 'Answer: <number>'."
+    "You solve arithmetic word problems with the calculator tool: call it with the expression, "
+    "then reply 'Answer: <number>' with its result."
 )
-# One worked example: a 135M model follows a shown format far more often than a described one.
+
+
+def _example(question: str, expression: str, result: str, call_id: str) -> list[dict]:
+    call = {"id": call_id, "type": "function", "function": {"name": "calculator", "arguments": json.dumps({"expression": expression})}}
+    return [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+        {"role": "assistant", "content": f"Answer: {result}"},
+    ]
+
+
+# Two worked examples of the whole loop: SmolLM2-135M, shown one call and its answer, called the calculator on every
+# greedy held-out problem (56% correct); told in words alone, it never called it and did the arithmetic itself (12%).
 EXAMPLE = [
-    {"role": "user", "content": "Lena has 20 cards and buys 5 more. How many cards does Lena have?"},
-    {"role": "assistant", "content": "20 + 5 = 25\nAnswer: 25"},
+    *_example("Lena has 20 cards and buys 5 more. How many cards does Lena have?", "20 + 5", "25", "call_0"),
+    *_example("Omar buys 6 bags with 12 marbles in each bag. How many marbles does Omar buy?", "6 * 12", "72", "call_1"),
 ]
 CALCULATOR = {
     "type": "function",
@@ -69,7 +82,8 @@ def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_toke
         for call in reply.tool_calls:
             try:
                 result = str(calculate(json.loads(call.function.arguments)["expression"]))
-            except (ValueError, KeyError, SyntaxError, ZeroDivisionError, json.JSONDecodeError) as exc:
+            # TypeError: arguments that are not an object, or an expression that is not a string.
+            except (ValueError, KeyError, SyntaxError, ZeroDivisionError, TypeError) as exc:
                 result = f"error: {exc}"
                 rollout.emit_span("calculator", kind="tool", attributes={"arguments": call.function.arguments}, error=exc)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
