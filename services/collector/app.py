@@ -17,7 +17,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from tenacity import AsyncRetrying, stop_never, wait_exponential
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -35,6 +37,9 @@ from services.collector.rollout_state import feedback_rollout_id
 from services.collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
+
+# The partitioner Faust's producer places a table's keyed changelog records with (its default, murmur2 of the key).
+CHANGELOG_PARTITIONER = DefaultPartitioner()
 
 
 async def acked_batches(stream, batch_max: int, within: float):
@@ -444,23 +449,34 @@ class Collector:
 
         A table assignment sends its changelog record through Faust's buffered publishing (a future, serializer
         look-ups and a log record per write), which cost more than the rest of a rollout's state handling. Here the
-        value goes into the table's store and the record to the producer's accumulator: the same topic, key, value
-        and partitioning (by key, as the table's use_partitioner), and Faust's flush before each offset commit still
-        waits for it. A record the producer fails to deliver stops the worker, so no offset after it is committed.
-        Deletions (released rollouts past retention, from the timer) keep Faust's path.
+        value goes into the table's store and the records, one batch per changelog partition, to the producer's
+        accumulator: the same topic, keys, values and partitioning (by key, as the table's use_partitioner), and
+        Faust's flush before each offset commit still waits for them. A batch the producer fails to deliver stops the
+        worker, so no offset after it is committed. Deletions (released rollouts past retention, from the timer)
+        keep Faust's path.
         """
         table = self.rollout_table
         topic = table.changelog_topic.get_topic_name()
-        producer = self.app.producer
+        producer = self.app.producer._ensure_producer()  # the aiokafka producer under Faust's
+        partitions = sorted(await producer.partitions_for(topic))
         data = table.data
+        builders: dict[int, Any] = {}
         for key, value in out.state_writes.items():
             if value is None:
                 if key in table:
                     del table[key]
                 continue
             data[key] = value
-            sent = await producer.send(topic, key, value, None, None, None)
-            sent.add_done_callback(self._changelog_sent)
+            partition = CHANGELOG_PARTITIONER(key, partitions, partitions)
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value) is None:
+                (await producer.send_batch(builder, topic, partition=partition)).add_done_callback(self._changelog_sent)
+                builder = builders[partition] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value)
+        for partition, builder in builders.items():
+            (await producer.send_batch(builder, topic, partition=partition)).add_done_callback(self._changelog_sent)
         out.state_writes.clear()
 
     def _changelog_sent(self, sent: asyncio.Future) -> None:
