@@ -369,7 +369,7 @@ class Collector:
                 self._count_released(out)
                 self.metrics.pending.set(len(self.rollouts.deadlines))
                 await self.write(out)
-                apply_state_writes(self.rollout_table, out)
+                await self._apply_rollout_states(out)
             async with self.group_lock():
                 out = Outputs()
                 self.groups.tick(now_ms(), out)
@@ -410,7 +410,7 @@ class Collector:
             await self._drain_rollout_pipeline()
             out = self._assemble_rollouts(messages)
             await self.write(out)
-            apply_state_writes(self.rollout_table, out)
+            await self._apply_rollout_states(out)
 
     PIPELINE_DEPTH = 2
 
@@ -452,8 +452,8 @@ class Collector:
         value goes into the table's store and the records, one batch per changelog partition, to the producer's
         accumulator: the same topic, keys, values and partitioning (by key, as the table's use_partitioner), and
         Faust's flush before each offset commit still waits for them. A batch the producer fails to deliver stops the
-        worker, so no offset after it is committed. Deletions (released rollouts past retention, from the timer)
-        keep Faust's path.
+        worker, so no offset after it is committed. Every write to the rollout table goes this way (deletions too): records
+        of one key never take two paths, whose order in the changelog would not be the order they were made in.
         """
         table = self.rollout_table
         topic = table.changelog_topic.get_topic_name()
@@ -463,10 +463,11 @@ class Collector:
         builders: dict[int, Any] = {}
         for key, value in out.state_writes.items():
             if value is None:
-                if key in table:
-                    del table[key]
-                continue
-            data[key] = value
+                if key not in data:
+                    continue
+                del data[key]  # and a tombstone, as a table deletion sends
+            else:
+                data[key] = value
             partition = CHANGELOG_PARTITIONER(key, partitions, partitions)
             builder = builders.get(partition)
             if builder is None:
