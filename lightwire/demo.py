@@ -25,8 +25,10 @@ SERVICES = ["inference", "gateway", "collector", "trainer"]
 @dataclass
 class DemoConfig:
     model: str = "smollm2-135m-instruct"
-    steps: int = 12
-    # 8 rollouts per group at temperature 1: enough spread within a group that advantages are rarely all zero.
+    # About 25 minutes on the 2-core dev machine: a step (16 rollouts, update, reload) takes about 1.5 minutes and
+    # an evaluation of 64 problems about 4.
+    steps: int = 8
+    # 8 rollouts per group: enough spread within a group that advantages are rarely all zero.
     group_size: int = 8
     groups_per_step: int = 2
     eval_every: int = 4
@@ -36,12 +38,14 @@ class DemoConfig:
     seed: int = 0
     # Full fine-tuning of a 135M model: 1e-5-ish barely moves it in a handful of steps.
     lr: float = 1e-4
-    temperature: float = 1.0
+    # 0.7: the base policy then calls its calculator on 84% of problems and is right on 28% (at 1.0: 46%, 8%), so
+    # most groups hold both right and wrong answers, and GRPO has a gradient.
+    temperature: float = 0.7
     # The held-out reward of the policy as it samples (the training temperature): the quantity GRPO maximises.
     # 0 evaluates greedily instead.
-    eval_temperature: float = 1.0
-    # Short replies keep a step fast on the CPU; one calculator round trip and a final answer fit.
-    max_tokens: int = 32
+    eval_temperature: float = 0.7
+    # Short replies keep a step fast on the CPU; a calculator call (about 30 tokens) or a final answer fits.
+    max_tokens: int = 48
     max_turns: int = 2
     # Torch threads per service. On a small shared CPU, OpenMP threads of the inference and trainer processes spin
     # against each other and everyone else's: one thread each decoded 4.5x faster than two on the 2-core dev machine.
@@ -52,9 +56,11 @@ class DemoConfig:
     rows: list[dict] = field(default_factory=list)
 
 
-# The task's reward: a correct answer counts most; partial credit for a near miss and for stating the result on an
-# "Answer: <number>" line makes it dense enough that the members of a group differ, so GRPO has a gradient.
-ARITH_REWARD = "arith=numeric_match:1+numeric_closeness:0.5+format_validity:0.5"
+# The task's reward: 1 for the right final number, else 0. Nothing for form alone: with a near-miss credit the policy
+# learned to write a number close to the question's instead of computing it (after 12 steps every held-out reply had
+# the Answer line, 1% were right); with a quarter point for the Answer line it learned within 4 steps to call the
+# calculator on the question's first number and copy the result (every call well-formed, held-out reward down).
+ARITH_REWARD = "arith=numeric_match:1"
 
 
 def service_environment(config: DemoConfig) -> dict[str, str]:
@@ -65,6 +71,8 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
+        # Rows of about 600 tokens (prompt with the worked examples): 8 per pass peaked at 10-13 GB of trainer memory.
+        "LW_TRAINER_MICRO_BATCH": "4",
     }
 
 
