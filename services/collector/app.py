@@ -283,22 +283,8 @@ class Collector:
             # are written. Writes run one after another in batch order; each batch's states are applied and its
             # records acknowledged only after its own write, so offsets still follow the sinks.
             quiet_kafka_client_logs()
-            if not app.batch_topics:
-                return
-            while True:
-                messages = [m for m in await app.take(self.names.rollout_events, batch_max, within) if app.current(m)]
-                if not messages:
-                    continue
-                app.track(messages)
-                try:
-                    await self._rollout_pipelined(messages)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    # Unacknowledged, so never committed: a restart replays the batch. Carrying on would skip it.
-                    log.exception("rollout batch failed; stopping the worker")
-                    await app.crash(exc)
-                    return
+            if app.batch_topics:
+                await app.serve_batches(self.names.rollout_events, self._rollout_pipelined, batch_max, within)
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
@@ -337,23 +323,13 @@ class Collector:
 
         @app.task
         async def group_batches():
-            topic = self.groups_topic.get_topic_name()
-            if topic not in app.batch_topics:
-                return
-            while True:
-                messages = [m for m in await app.take(topic, batch_max, within) if app.current(m)]
-                if not messages:
-                    continue
-                app.track(messages)
-                try:
-                    await self._group_step(messages)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.exception("group batch failed; stopping the worker")  # unacknowledged: a restart replays it
-                    await app.crash(exc)
-                    return
+            async def step(messages: list) -> None:
+                await self._group_step(messages)
                 app.ack_many(messages)
+
+            topic = self.groups_topic.get_topic_name()
+            if topic in app.batch_topics:
+                await app.serve_batches(topic, step, batch_max, within)
 
         @app.timer(interval=0.25)
         async def tick():

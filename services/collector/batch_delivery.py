@@ -17,7 +17,9 @@ unacknowledged, as Faust's streams drop them, and fetched again from the committ
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import faust
@@ -25,6 +27,8 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
+
+log = logging.getLogger(__name__)
 
 
 class BatchRecord:
@@ -218,6 +222,27 @@ class BatchDeliveryApp(faust.App):
     def ack_many(self, messages: list[BatchRecord]) -> None:
         """Acknowledge a batch at once (see BatchConsumer.ack_many)."""
         cast(BatchConsumer, self.consumer).ack_many(messages)
+
+    async def serve_batches(self, topic: str, step: Callable[[list[BatchRecord]], Awaitable[None]], batch_max: int,
+                            within: float) -> None:
+        """Run `step` on every batch of `topic` this worker may still work on, until a step fails.
+
+        A failed batch is never acknowledged, so never committed: the worker crashes and a restart replays it.
+        Carrying on would skip it. Acknowledging is the step's job, after its writes.
+        """
+        while True:
+            messages = [m for m in await self.take(topic, batch_max, within) if self.current(m)]
+            if not messages:
+                continue
+            self.track(messages)
+            try:
+                await step(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("batch of %s failed; stopping the worker", topic)
+                await self.crash(exc)
+                return
 
     async def take(self, topic: str, batch_max: int, within: float) -> list[BatchRecord]:
         """Up to `batch_max` records of `topic`: what is queued now, waiting at most `within` for more."""
