@@ -57,4 +57,4 @@ def build_backend(settings: TrainerSettings, model_dir: Path) -> TrainerBackend:
     return Policy(model_dir, device=settings.trainer_device, lr=settings.trainer_lr, weight_decay=settings.trainer_weight_decay,
                   lora_rank=settings.trainer_lora_rank if settings.trainer_lora else None, loss=loss,
                   temperature=settings.trainer_temperature, max_grad_norm=settings.trainer_max_grad_norm,
-                  micro_batch=settings.trainer_micro_batch)
+                  micro_batch=settings.trainer_micro_batch, gradient_checkpointing=settings.trainer_gradient_checkpointing)

@@ -10,6 +10,7 @@ import torch
 from services.trainer.backend import UpdateMetrics
 from services.trainer.collate import Sequences
 from services.trainer.grpo import LossConfig, policy_loss, token_logprobs
+from services.trainer.host_memory import release_free_memory
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -29,7 +30,7 @@ def pick_device(name: str) -> torch.device:
 class Policy:
     def __init__(self, model_dir: Path, *, device: str = "auto", lr: float = 1e-5, weight_decay: float = 0.0,
                  lora_rank: int | None = None, loss: LossConfig = LossConfig(), temperature: float = 1.0,
-                 max_grad_norm: float = 1.0, micro_batch: int = 8):
+                 max_grad_norm: float = 1.0, micro_batch: int = 8, gradient_checkpointing: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = pick_device(device)
@@ -40,6 +41,10 @@ class Policy:
             from peft import LoraConfig, get_peft_model
 
             model = get_peft_model(model, LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules="all-linear", lora_dropout=0.0))
+        if gradient_checkpointing:
+            # Keeps each layer's input instead of all its activations and recomputes the rest in the backward pass.
+            # Non-reentrant: it needs no input that requires grad, which a LoRA model's embeddings do not have.
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model = model.to(self.device)
         self.model.train()
         # A frozen copy for the KL penalty; with LoRA the base model (adapter off) plays that part for free.
@@ -100,6 +105,9 @@ class Policy:
             kl_sum += out.kl * share
             clip_sum += out.clip_fraction * share
             ratio_sum += out.ratio_mean * share
+            del logprobs, ref, out
+            if self.device.type == "cpu":
+                release_free_memory()
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if world > 1:
             import torch.distributed as dist

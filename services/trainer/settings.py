@@ -29,6 +29,9 @@ class TrainerSettings(ServiceSettings):
     trainer_max_staleness: int = Field(4, description="Largest (current - batch) version gap trained at full weight.")
     trainer_stale_policy: Literal["drop", "reweight"] = Field("drop", description="What happens to staler batches.")
     trainer_micro_batch: int = Field(8, description="Sequences per forward/backward pass (gradients accumulate).")
+    trainer_gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass instead of keeping them: on SmolLM2-135M with "
+        "4 rows of about 700 tokens per pass, one update's peak memory went 8.6 -> 4.3 GB and its time 46 -> 57 s (torch backend).")
     trainer_publish_every: int = Field(1, description="Write a checkpoint and announce it every N updates.")
     trainer_checkpoint_dir: Path = Field(Path(""), description="Where checkpoints go; default <state_dir>/checkpoints.")
     trainer_keep_checkpoints: int = Field(3, description="Checkpoints kept on disk (inference may still be loading one).")

@@ -67,6 +67,22 @@ def test_trainer_logprobs_match_the_inference_engine(tiny):
     assert float(diff.max()) < LOGPROB_TOLERANCE, f"max |trainer - engine| = {float(diff.max()):.2e}"
 
 
+def test_gradient_checkpointing_gives_the_same_update(tiny):
+    """Recomputing activations in the backward pass is a memory trade only: the weights after one update agree."""
+    import torch
+
+    batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
+    plain, checkpointed = (Policy(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag) for flag in (False, True))
+    seqs = collate(batch, plain.pad_id)
+    before = {n: p.detach().clone() for n, p in plain.model.named_parameters()}
+    plain.update(seqs)
+    checkpointed.update(seqs)
+    moved = max(float((p - before[n]).abs().max()) for n, p in plain.model.named_parameters())
+    gap = max(float((p - q).abs().max()) for p, q in zip(plain.model.parameters(), checkpointed.model.parameters()))
+    assert checkpointed.model.is_gradient_checkpointing and not plain.model.is_gradient_checkpointing
+    assert moved > 1e-4 and gap < 1e-6, (moved, gap)
+
+
 def test_the_trainer_service_trains_a_batch_and_the_engine_loads_the_new_version(tiny, bootstrap, unique, tmp_path):
     names = topics.TopicNames(f"t{unique}.")
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(2, names)))
