@@ -54,6 +54,11 @@ class Sequences:
         return int(columns[0]) if len(columns) else 0
 
 
+def carries_no_signal(seqs: Sequences, kl_coef: float) -> bool:
+    """True when the GRPO loss has a zero gradient on this batch: no advantage is non-zero and there is no KL term."""
+    return kl_coef <= 0 and not bool(seqs.advantages.any())
+
+
 def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = True, batch_weight: float = 1.0) -> Sequences:
     rows, advantages, weights = [], [], []
     for group in batch.groups:

@@ -15,9 +15,9 @@ from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import events_pb2
 from services.trainer import staleness
-from services.trainer.backend import TrainerBackend, build_backend
+from services.trainer.backend import TrainerBackend, UpdateMetrics, build_backend
 from services.trainer.checkpoints import CheckpointStore
-from services.trainer.collate import collate
+from services.trainer.collate import carries_no_signal, collate
 from services.trainer.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,18 @@ class Trainer:
         self.names = settings.topic_names()
         self.store = CheckpointStore(settings.checkpoint_dir(), settings.trainer_keep_checkpoints)
         self.version = max(self.store.versions(), default=1)  # the base weights are version 1
-        self.step = 0
+        self.step = 0  # batches trained or skipped
+        # Batches whose handling is over (trained and published, skipped, or dropped): what a driver waits on. `step`
+        # moves before the new version is written, so reading both then could pair a step with the version before it.
+        self.batches_done = 0
+        self.updates_since_publish = 0
         self.dropped_stale = 0
+        self.skipped = 0
         self.source = instance_name("trainer", settings)
         self.updates = Counter("lw_trainer_updates_total", "GRPO updates", registry=registry)
         self.dropped = Counter("lw_trainer_dropped_stale_total", "Batches dropped as too stale", registry=registry)
+        self.skipped_counter = Counter("lw_trainer_skipped_total", "Batches without signal (all advantages zero, no KL): no update",
+                                       registry=registry)
         self.version_gauge = Gauge("lw_trainer_version", "Weight version last published", registry=registry)
         self.version_gauge.set(self.version)
 
@@ -59,12 +66,24 @@ class Trainer:
             self.dropped_stale += 1
             self.dropped.inc()
             log.info("dropped a stale batch", extra={"batch_id": batch.batch_id, "lag": decision.lag})
+            self.batches_done += 1
             return
         seqs = collate(batch, self.policy.pad_id, self.settings.trainer_scale_by_std, decision.weight)
-        metrics = await asyncio.to_thread(self.policy.update, seqs)
+        updated = not carries_no_signal(seqs, self.settings.trainer_kl_coef)
+        if not updated:
+            # Every group's rollouts scored alike and there is no KL term: the gradient is exactly zero, yet AdamW would
+            # still move the weights along its momentum, by about two thirds of a full step right after a real one. The
+            # weights stay, and so does the version: no checkpoint, no reload.
+            metrics = UpdateMetrics(0.0, 0.0, 0.0, 1.0, seqs.model_tokens, 0.0)
+            self.skipped += 1
+            self.skipped_counter.inc()
+            log.info("no update: the batch carries no signal", extra={"batch_id": batch.batch_id})
+        else:
+            metrics = await asyncio.to_thread(self.policy.update, seqs)
+            self.updates.inc()
+            self.updates_since_publish += 1
         self.step += 1
-        self.updates.inc()
-        if self.step % self.settings.trainer_publish_every == 0:
+        if self.updates_since_publish >= self.settings.trainer_publish_every:
             await self.publish_weights()
         rewards = [t.reward for g in batch.groups for t in g.trajectories]
         step = events_pb2.TrainStep(
@@ -75,10 +94,12 @@ class Trainer:
         )
         await self.producer.send(self.names.train_steps, self.settings.trainer_model,
                                  codec.make_event(self.source, event_id=f"step-{batch.batch_id}", train_step=step))
-        log.info("trained", extra={"step": self.step, "version": self.version, "loss": round(metrics.loss, 5),
-                                   "tokens_per_s": round(metrics.tokens_per_s, 1)})
+        log.info("batch done", extra={"step": self.step, "version": self.version, "updated": updated,
+                                      "loss": round(metrics.loss, 5), "tokens_per_s": round(metrics.tokens_per_s, 1)})
+        self.batches_done += 1
 
     async def publish_weights(self) -> None:
+        self.updates_since_publish = 0
         version = self.version + 1
         formats: list[str] = []
         uri = await asyncio.to_thread(self.store.write, version, lambda d: formats.append(self.policy.save(d)))
@@ -107,7 +128,8 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
         await consumer.start()
 
         async def health() -> dict:
-            return {"version": trainer.version, "step": trainer.step, "dropped_stale": trainer.dropped_stale}
+            return {"version": trainer.version, "step": trainer.step, "batches_done": trainer.batches_done,
+                    "dropped_stale": trainer.dropped_stale, "skipped": trainer.skipped}
 
         try:
             await asyncio.gather(consumer.run(trainer.handle, stop),
