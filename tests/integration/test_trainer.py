@@ -77,8 +77,8 @@ def test_gradient_checkpointing_gives_the_same_update(tiny):
     before = {n: p.detach().clone() for n, p in plain.model.named_parameters()}
     plain.update(seqs)
     checkpointed.update(seqs)
-    moved = max(float((p - before[n]).abs().max()) for n, p in plain.model.named_parameters())
-    gap = max(float((p - q).abs().max()) for p, q in zip(plain.model.parameters(), checkpointed.model.parameters()))
+    moved = max(float((p.detach() - before[n]).abs().max()) for n, p in plain.model.named_parameters())
+    gap = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(plain.model.parameters(), checkpointed.model.parameters()))
     assert checkpointed.model.is_gradient_checkpointing and not plain.model.is_gradient_checkpointing
     assert moved > 1e-4 and gap < 1e-6, (moved, gap)
 
