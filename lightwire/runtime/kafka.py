@@ -26,8 +26,34 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord, events_pb2.Event], Awaitable[None]]
 
-# What AIOKafkaProducer partitions keyed records with by default (murmur2 of the key): `send_many` batches by it.
+# What AIOKafkaProducer partitions keyed records with by default (murmur2 of the key): `send_by_partition` uses it.
 _PARTITIONER = DefaultPartitioner()
+
+
+async def send_by_partition(producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+                            headers: list[tuple[str, bytes]] | None = None) -> list[asyncio.Future]:
+    """Put records into one batch per partition and submit each batch whole; returns the delivery futures.
+
+    Partitions are chosen by key, as the producer's `send` does by default (and Faust's producer for table changelogs),
+    so records of one key keep their order. `send` costs a coroutine, a metadata check and a future per record.
+    """
+    headers = headers or []  # a list: aiokafka's C batch builder takes no other sequence
+    partitions = sorted(await producer.partitions_for(topic))
+    builders: dict[int, Any] = {}
+    futures = []
+    for key, value in records:
+        partition = _PARTITIONER(key, partitions, partitions)
+        builder = builders.get(partition)
+        if builder is None:
+            builder = builders[partition] = producer.create_batch()
+        if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            # Full: submit it and start the next (a batch's first record always fits).
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            builder = builders[partition] = producer.create_batch()
+            builder.append(timestamp=None, key=key, value=value, headers=headers)
+    for partition, builder in builders.items():
+        futures.append(await producer.send_batch(builder, topic, partition=partition))
+    return futures
 
 
 def event_key(key: str | bytes | None) -> bytes | None:
@@ -69,30 +95,10 @@ class EventProducer:
         await self._producer.send_and_wait(topic, codec.encode(event), key=event_key(key), headers=[("content-type", codec.CONTENT_TYPE)])
 
     async def send_many(self, topic: str, items: Iterable[tuple[str | bytes | None, events_pb2.Event]]) -> None:
-        """Pipelines sends and waits for all acknowledgements: much faster than awaiting each.
-
-        Records are put into one batch per partition here (the producer's default partitioning by key, as `send`
-        does it) and each batch is submitted whole: `send` costs a coroutine, a metadata check and a future per record.
-        """
-        producer = self._producer
-        partitions = sorted(await producer.partitions_for(topic))
+        """Pipelines sends and waits for all acknowledgements: much faster than awaiting each."""
         headers = [("content-type", codec.CONTENT_TYPE)]
-        builders: dict[int, Any] = {}
-        futures = []
-        for key, ev in items:
-            key_bytes, value = event_key(key), codec.encode(ev)
-            partition = _PARTITIONER(key_bytes, partitions, partitions)
-            builder = builders.get(partition)
-            if builder is None:
-                builder = builders[partition] = producer.create_batch()
-            if builder.append(timestamp=None, key=key_bytes, value=value, headers=headers) is None:
-                # Full: submit it and start the next (a batch's first record always fits).
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
-                builder = builders[partition] = producer.create_batch()
-                builder.append(timestamp=None, key=key_bytes, value=value, headers=headers)
-        for partition, builder in builders.items():
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
-        await asyncio.gather(*futures)
+        records = ((event_key(key), codec.encode(ev)) for key, ev in items)
+        await asyncio.gather(*await send_by_partition(self._producer, topic, records, headers))
 
     async def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
         await self._producer.send_and_wait(topic, value, key=key)

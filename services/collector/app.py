@@ -17,14 +17,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
 from tenacity import AsyncRetrying, stop_never, wait_exponential
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from lightwire.runtime import codec
-from lightwire.runtime.kafka import EventProducer
+from lightwire.runtime.kafka import EventProducer, send_by_partition
 from lightwire.v1 import events_pb2
 from services.collector.analytics_rows import add_event_rows
 from services.collector.analytics_writer import AnalyticsWriter
@@ -37,9 +35,6 @@ from services.collector.rollout_state import feedback_rollout_id
 from services.collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
-
-# The partitioner Faust's producer places a table's keyed changelog records with (its default, murmur2 of the key).
-CHANGELOG_PARTITIONER = DefaultPartitioner()
 
 
 async def acked_batches(stream, batch_max: int, within: float):
@@ -432,28 +427,21 @@ class Collector:
         of one key never take two paths, whose order in the changelog would not be the order they were made in.
         """
         table = self.rollout_table
-        topic = table.changelog_topic.get_topic_name()
-        producer = self.app.producer._ensure_producer()  # the aiokafka producer under Faust's
-        partitions = sorted(await producer.partitions_for(topic))
         data = table.data
-        builders: dict[int, Any] = {}
-        for key, value in out.state_writes.items():
-            if value is None:
-                if key not in data:
-                    continue
-                del data[key]  # and a tombstone, as a table deletion sends
-            else:
-                data[key] = value
-            partition = CHANGELOG_PARTITIONER(key, partitions, partitions)
-            builder = builders.get(partition)
-            if builder is None:
-                builder = builders[partition] = producer.create_batch()
-            if builder.append(timestamp=None, key=key, value=value) is None:
-                (await producer.send_batch(builder, topic, partition=partition)).add_done_callback(self._changelog_sent)
-                builder = builders[partition] = producer.create_batch()
-                builder.append(timestamp=None, key=key, value=value)
-        for partition, builder in builders.items():
-            (await producer.send_batch(builder, topic, partition=partition)).add_done_callback(self._changelog_sent)
+
+        def changes():
+            for key, value in out.state_writes.items():
+                if value is None:
+                    if key not in data:
+                        continue
+                    del data[key]  # and a tombstone, as a table deletion sends
+                else:
+                    data[key] = value
+                yield key, value
+
+        producer = self.app.producer._ensure_producer()  # the aiokafka producer under Faust's
+        for sent in await send_by_partition(producer, table.changelog_topic.get_topic_name(), changes()):
+            sent.add_done_callback(self._changelog_sent)
         out.state_writes.clear()
 
     def _changelog_sent(self, sent: asyncio.Future) -> None:

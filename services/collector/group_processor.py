@@ -108,17 +108,14 @@ class GroupProcessor:
         event = codec.make_event(self.source, event_id="pending", batch=events_pb2.TrainingBatch())
         batch = event.batch
         used: list[bytes] = []
-        versions: list[int] = []
         for group_id in book.buffered_group_ids:
             group = book.groups[group_id]
             members = [m for m in (self._member(table, rid, members_seen) for rid in group.rollout_ids) if m is not None]
             whole = batch.groups.add(group_id=group_id, task_id=group.task_id)
             whole.trajectories.extend(sorted(grouping.trainable(members, self.policy), key=lambda t: t.rollout_id))
-            versions.extend(t.min_model_version for t in whole.trajectories if t.min_model_version)
             used.extend(member_key(r) for r in group.rollout_ids)
             del group.rollout_ids[:]
-        batch.batch_id = event.event_id = grouping.batch_id(list(book.buffered_group_ids))
-        batch.min_model_version = min(versions, default=0)
+        event.event_id = grouping.seal_batch(batch).batch_id
         del book.buffered_group_ids[:]
         out.send(self.batches_topic, batch.groups[0].group_id, event)
         self.batches += 1

@@ -69,10 +69,13 @@ def release(group: collector_pb2.GroupState, outcome: str, members: list[events_
 
 
 def make_batch(groups: list[events_pb2.TrajectoryGroup]) -> events_pb2.TrainingBatch:
-    versions = [t.min_model_version for g in groups for t in g.trajectories if t.min_model_version]
-    return events_pb2.TrainingBatch(batch_id=batch_id([g.group_id for g in groups]), groups=groups, min_model_version=min(versions, default=0))
+    return seal_batch(events_pb2.TrainingBatch(groups=groups))
 
 
-def batch_id(group_ids: list[str]) -> str:
-    # Derived from its groups, so re-building the same batch after a restart deduplicates downstream.
-    return "b-" + hashlib.sha256("|".join(group_ids).encode()).hexdigest()[:20]
+def seal_batch(batch: events_pb2.TrainingBatch) -> events_pb2.TrainingBatch:
+    """Set a batch's id and oldest model version from its groups."""
+    # The id derives from its groups, so re-building the same batch after a restart deduplicates downstream.
+    batch.batch_id = "b-" + hashlib.sha256("|".join(g.group_id for g in batch.groups).encode()).hexdigest()[:20]
+    versions = [t.min_model_version for g in batch.groups for t in g.trajectories if t.min_model_version]
+    batch.min_model_version = min(versions, default=0)
+    return batch
