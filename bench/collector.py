@@ -31,10 +31,10 @@ from bench.common import show, write_results  # noqa: E402
 from lightwire import topics  # noqa: E402
 from lightwire.runtime import codec  # noqa: E402
 from lightwire.runtime.kafka import EventProducer, ensure_topics  # noqa: E402
-from lightwire.stack.local_stack import LocalStack  # noqa: E402
-from lightwire.stack.settings import StackSettings  # noqa: E402
+from lightwire.tools.stack.local_stack import LocalStack  # noqa: E402
+from lightwire.tools.stack.settings import StackSettings  # noqa: E402
 from lightwire.v1 import events_pb2 as pb  # noqa: E402
-from tests.services_fixtures import ServiceProcess, free_port, service_env  # noqa: E402
+from testing.services_fixtures import ServiceProcess, free_port, service_env  # noqa: E402
 
 
 def rollout_events(rollout_id: str, calls: int, tokens: int) -> list[pb.Event]:

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 from bench.collector import rollout_events  # noqa: E402
 from bench.common import median, show, write_results  # noqa: E402
 from lightwire.topics import TopicNames  # noqa: E402
-from services.collector import rollout_state  # noqa: E402
-from services.collector.finalize import TrajectoryFinalizer  # noqa: E402
-from services.collector.outputs import Outputs, apply_state_writes  # noqa: E402
-from services.collector.rollout_processor import RolloutProcessor, Timing  # noqa: E402
-from services.collector.settings import CollectorSettings  # noqa: E402
+from lightwire.services.collector import rollout_state  # noqa: E402
+from lightwire.services.collector.finalize import TrajectoryFinalizer  # noqa: E402
+from lightwire.services.collector.outputs import Outputs, apply_state_writes  # noqa: E402
+from lightwire.services.collector.rollout_processor import RolloutProcessor, Timing  # noqa: E402
+from lightwire.services.collector.settings import CollectorSettings  # noqa: E402
 
 
 def make_events(rollouts: int, calls: int, tokens: int) -> list:

@@ -21,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import bench_venv, percentile, show, write_results  # noqa: E402
-from tests.services_fixtures import free_port  # noqa: E402
+from testing.services_fixtures import free_port  # noqa: E402
 
 LATENCY_REQUESTS = 1000
 THROUGHPUT_REQUESTS = 2000
@@ -98,10 +98,10 @@ def main() -> None:
     up_port, gw_port, gw_grpc, ll_port = free_port(), free_port(), free_port(), free_port()
     procs = []
     try:
-        upstream = start([sys.executable, "-m", "services.gateway.fake_upstream", "--port", str(up_port)])
+        upstream = start([sys.executable, "-m", "testing.fake_upstream", "--port", str(up_port)])
         procs.append(upstream)
         wait_ready(f"http://127.0.0.1:{up_port}/v1/models", upstream)
-        gateway = start([sys.executable, "-m", "services.gateway"], env={
+        gateway = start([sys.executable, "-m", "lightwire.services.gateway"], env={
             "LW_GATEWAY_UPSTREAM": f"http://127.0.0.1:{up_port}", "LW_GATEWAY_HTTP_PORT": str(gw_port), "LW_GATEWAY_GRPC_PORT": str(gw_grpc),
             "LW_KAFKA_BOOTSTRAP": bootstrap, "LW_TOPIC_PREFIX": "bench.", "LW_STATE_DIR": str(work), "LW_LOG_LEVEL": "WARNING"},
             log=work / "gateway.log")

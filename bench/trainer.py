@@ -29,9 +29,9 @@ import torch  # noqa: E402
 from bench.common import bench_venv, show, write_results  # noqa: E402
 from lightwire.settings import CommonSettings  # noqa: E402
 from lightwire.v1 import events_pb2 as pb  # noqa: E402
-from services.inference.model_store import ensure_model  # noqa: E402
-from services.trainer.collate import collate  # noqa: E402
-from services.trainer.policy import Policy  # noqa: E402
+from lightwire.model_cache import ensure_model  # noqa: E402
+from lightwire.services.trainer.collate import collate  # noqa: E402
+from lightwire.services.trainer.policy import Policy  # noqa: E402
 
 
 def make_batch(sequences: int, prompt: int, response: int) -> pb.TrainingBatch:

@@ -15,7 +15,7 @@ TEST_KAFKA_PORT = int(os.environ.get("LW_TEST_KAFKA_PORT", "19092"))
 
 @pytest.fixture(scope="session")
 def stack_settings():
-    from lightwire.stack.settings import StackSettings
+    from lightwire.tools.stack.settings import StackSettings
 
     return StackSettings(
         kafka_port=TEST_KAFKA_PORT,
@@ -31,7 +31,7 @@ def local_stack(stack_settings):
     """The broker with every lw.* topic; started once, stopped at the end only if this session started it."""
     import shutil
 
-    from lightwire.stack.local_stack import LocalStack
+    from lightwire.tools.stack.local_stack import LocalStack
 
     stack = LocalStack(stack_settings)
     started_here = not stack.broker.process.running()

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lightwire.analytics.store import AnalyticsStore
-from services.collector.analytics_rows import TABLE_COLUMNS, RowBuffer
+from lightwire.services.collector.analytics_rows import TABLE_COLUMNS, RowBuffer
 
 log = logging.getLogger(__name__)
 

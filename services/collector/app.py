@@ -24,15 +24,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, send_by_partition
 from lightwire.v1 import events_pb2
-from services.collector.analytics_rows import add_event_rows
-from services.collector.analytics_writer import AnalyticsWriter
-from services.collector.batch_delivery import BatchDeliveryApp
-from services.collector.group_processor import GroupProcessor
-from services.collector.grouping import GroupPolicy
-from services.collector.outputs import Outputs, PendingStates, apply_state_writes
-from services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
-from services.collector.rollout_state import feedback_rollout_id
-from services.collector.settings import CollectorSettings
+from lightwire.services.collector.analytics_rows import add_event_rows
+from lightwire.services.collector.analytics_writer import AnalyticsWriter
+from lightwire.services.collector.batch_delivery import BatchDeliveryApp
+from lightwire.services.collector.group_processor import GroupProcessor
+from lightwire.services.collector.grouping import GroupPolicy
+from lightwire.services.collector.outputs import Outputs, PendingStates, apply_state_writes
+from lightwire.services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
+from lightwire.services.collector.rollout_state import feedback_rollout_id
+from lightwire.services.collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,12 @@ import logging
 import math
 from dataclasses import dataclass
 
+from lightwire.plugins.interface import Attributor, attribute_all, reward_context
+from lightwire.plugins.registry import RewardPipeline, combine, resolve_attributors, resolve_rewards
+from lightwire.plugins.rollout_view import rollout_view
+from lightwire.services.collector import credit, rollout_state, trajectory_builder
+from lightwire.services.collector.settings import CollectorSettings
 from lightwire.v1 import collector_pb2, events_pb2
-from services.collector import rollout_state
-from services.collector.settings import CollectorSettings
-from services.reward import credit, trajectory_builder
-from services.reward.attribution import Attributor, attribute_all
-from services.reward.registry import RewardPipeline, combine, resolve_attributors, resolve_rewards
-from services.reward.rewards import reward_context
-from services.reward.rollout_view import rollout_view
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from collections.abc import MutableMapping
 
 from lightwire.runtime import codec
 from lightwire.v1 import collector_pb2, events_pb2
-from services.collector import grouping
-from services.collector.outputs import Outputs, StagedTable
+from lightwire.services.collector import grouping
+from lightwire.services.collector.outputs import Outputs, StagedTable
 
 BOOK_KEY = b"__group_book__"
 

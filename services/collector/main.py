@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from lightwire.runtime.kafka import describe_topics
-from services.collector.analytics_writer import AnalyticsWriter
-from services.collector.app import Collector
-from services.collector.finalize import TrajectoryFinalizer
-from services.collector.settings import CollectorSettings
-from services.collector.web import register_views
+from lightwire.services.collector.analytics_writer import AnalyticsWriter
+from lightwire.services.collector.app import Collector
+from lightwire.services.collector.finalize import TrajectoryFinalizer
+from lightwire.services.collector.settings import CollectorSettings
+from lightwire.services.collector.web import register_views
 
 
 def build(settings: CollectorSettings) -> Collector:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lightwire.v1 import events_pb2
-from services.collector.analytics_rows import RowBuffer
+from lightwire.services.collector.analytics_rows import RowBuffer
 
 
 @dataclass

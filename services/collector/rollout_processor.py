@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from lightwire.runtime import codec
 from lightwire.topics import TopicNames
 from lightwire.v1 import collector_pb2, events_pb2
-from services.collector import rollout_state
-from services.collector.analytics_rows import add_event_rows, add_trajectory_rows
-from services.collector.outputs import Outputs, StagedTable
+from lightwire.services.collector import rollout_state
+from lightwire.services.collector.analytics_rows import add_event_rows, add_trajectory_rows
+from lightwire.services.collector.outputs import Outputs, StagedTable
 
 # (rollout state, timed out?) -> (trajectory, function reward components). A finalizer that also has
 # `fill(trajectory, state, timed_out) -> components` gets the trajectory event's own payload to write into.

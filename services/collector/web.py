@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.collector.queries import COUNTS, ROLLOUT, SUMMARY
+from lightwire.services.collector.queries import COUNTS, ROLLOUT, SUMMARY
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

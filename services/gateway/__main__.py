@@ -1,3 +1,3 @@
-from services.gateway.main import main
+from lightwire.services.gateway.main import main
 
 main()

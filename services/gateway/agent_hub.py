@@ -8,10 +8,10 @@ import uuid
 import grpc
 
 from lightwire.v1 import agent_hub_pb2, agent_hub_pb2_grpc, events_pb2
-from services.gateway.auth import ApiKeys
-from services.gateway.rollouts import Rollouts
-from services.gateway.serving_base import ModelCatalog
-from services.gateway.task_pool import TaskPool
+from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.rollouts import Rollouts
+from lightwire.services.gateway.serving_base import ModelCatalog
+from lightwire.services.gateway.task_pool import TaskPool
 
 _DEADLINE_MARGIN_S = 0.05  # answer NOT_FOUND just before the caller's deadline rather than let it expire
 

@@ -15,13 +15,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from lightwire.runtime.ops import HealthCheck, ops_router
-from services.gateway import errors
-from services.gateway.auth import ApiKeys
-from services.gateway.errors import GatewayError
-from services.gateway.protocol import ChatCompletionRequest, CompletionRequest, parse
-from services.gateway.serving_base import CallContext, ServingBase
-from services.gateway.serving_chat import ChatServing
-from services.gateway.serving_completions import CompletionServing
+from lightwire.services.gateway import errors
+from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.errors import GatewayError
+from lightwire.services.gateway.protocol import ChatCompletionRequest, CompletionRequest, parse
+from lightwire.services.gateway.serving_base import CallContext, ServingBase
+from lightwire.services.gateway.serving_chat import ChatServing
+from lightwire.services.gateway.serving_completions import CompletionServing
 
 _MAX_ROLLOUT_ID = 200
 # The same paths the FastAPI routes below declare ({rollout_id} never holds a slash there either).

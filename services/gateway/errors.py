@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-# Error classes of the attribution taxonomy the gateway can tell, plus "invalid_request" for the caller's own mistakes.
-UPSTREAM_ERROR = "upstream_error"
-TIMEOUT = "timeout"
-CONTEXT_OVERFLOW = "context_overflow"
+from lightwire.error_classes import CONTEXT_OVERFLOW, TIMEOUT, UPSTREAM_ERROR  # noqa: F401 (the classes the gateway can tell)
+
+# Beside the attribution taxonomy, the caller's own mistakes.
 INVALID_REQUEST = "invalid_request"
 
 

@@ -16,19 +16,19 @@ from lightwire.runtime import codec
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_app
 from lightwire.v1 import agent_hub_pb2_grpc, events_pb2
-from services.gateway import upstream as upstreams
-from services.gateway.agent_hub import AgentHub
-from services.gateway.app import build_app
-from services.gateway.auth import ApiKeys
-from services.gateway.errors import GatewayError
-from services.gateway.recorder import Recorder
-from services.gateway.rollouts import Rollouts
-from services.gateway.serving_base import ModelCatalog
-from services.gateway.serving_chat import ChatServing
-from services.gateway.serving_completions import CompletionServing
-from services.gateway.settings import GatewaySettings
-from services.gateway.spool import EventSink
-from services.gateway.task_pool import TaskPool
+from lightwire.services.gateway import upstream as upstreams
+from lightwire.services.gateway.agent_hub import AgentHub
+from lightwire.services.gateway.app import build_app
+from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.errors import GatewayError
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.rollouts import Rollouts
+from lightwire.services.gateway.serving_base import ModelCatalog
+from lightwire.services.gateway.serving_chat import ChatServing
+from lightwire.services.gateway.serving_completions import CompletionServing
+from lightwire.services.gateway.settings import GatewaySettings
+from lightwire.services.gateway.spool import EventSink
+from lightwire.services.gateway.task_pool import TaskPool
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.gateway import errors
+from lightwire.services.gateway import errors
 
 
 class ChatMessage(BaseModel):

@@ -12,8 +12,8 @@ from collections import OrderedDict
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
-from services.gateway.errors import GatewayError
-from services.gateway.spool import EventSink
+from lightwire.services.gateway.errors import GatewayError
+from lightwire.services.gateway.spool import EventSink
 
 # Sequence counters of rollouts that never finish are evicted oldest-first beyond this many.
 _MAX_TRACKED_ROLLOUTS = 100_000

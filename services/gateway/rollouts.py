@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
-from services.gateway.recorder import Recorder
-from services.gateway.task_pool import PooledTask, TaskPool
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.task_pool import PooledTask, TaskPool
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import orjson
 
 from lightwire.v1 import events_pb2, inference_pb2
-from services.gateway import errors
-from services.gateway.errors import GatewayError
-from services.gateway.recorder import Recorder
-from services.gateway.upstream import Upstream
+from lightwire.services.gateway import errors
+from lightwire.services.gateway.errors import GatewayError
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
 

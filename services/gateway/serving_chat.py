@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from lightwire.v1 import events_pb2, inference_pb2
-from services.gateway.protocol import ChatCompletionRequest
-from services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
+from lightwire.services.gateway.protocol import ChatCompletionRequest
+from lightwire.services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
 
 
 def to_generate(request: ChatCompletionRequest, model: str) -> inference_pb2.GenerateRequest:

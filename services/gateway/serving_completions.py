@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lightwire.v1 import events_pb2, inference_pb2
-from services.gateway.protocol import CompletionRequest
-from services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
+from lightwire.services.gateway.protocol import CompletionRequest
+from lightwire.services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
 
 
 def to_generate(request: CompletionRequest, model: str) -> inference_pb2.GenerateRequest:

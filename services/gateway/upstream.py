@@ -28,9 +28,9 @@ class Upstream(Protocol):
 def connect(target: str, timeout_s: float, *, api_key: str = "", model_version: int = 1) -> Upstream:
     """The upstream a `gateway_upstream` setting names: http(s)://... is OpenAI HTTP, grpc://host:port or host:port is gRPC."""
     if target.startswith(("http://", "https://")):
-        from services.gateway.upstream_http import OpenAIHttpUpstream
+        from lightwire.services.gateway.upstream_http import OpenAIHttpUpstream
 
         return OpenAIHttpUpstream(target, timeout_s, api_key=api_key, model_version=model_version)
-    from services.gateway.upstream_grpc import InferenceUpstream
+    from lightwire.services.gateway.upstream_grpc import InferenceUpstream
 
     return InferenceUpstream(target.removeprefix("grpc://"), timeout_s)

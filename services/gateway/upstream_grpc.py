@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from lightwire.v1 import inference_pb2, inference_pb2_grpc
-from services.gateway import errors
+from lightwire.services.gateway import errors
 
 _MAX_MESSAGE = 64 << 20  # long prompts as token ids plus per-token logprobs outgrow gRPC's 4 MiB default
 _CALLER_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.FAILED_PRECONDITION)

@@ -8,18 +8,15 @@ no token ids still works; its calls are recorded without them.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import orjson
 
+from lightwire.error_classes import CONTEXT_OVERFLOW_WORDS
 from lightwire.v1 import events_pb2, inference_pb2
-from services.gateway import errors
-from services.gateway.http_pool import ConnectionPool, HttpError
-
-_CONTEXT_WORDS = re.compile(r"context length|maximum context|too long|context window", re.I)
-
+from lightwire.services.gateway import errors
+from lightwire.services.gateway.http_pool import ConnectionPool, HttpError
 
 class OpenAIHttpUpstream:
     """Over http_pool's keep-alive connections, not httpx or aiohttp: the upstream call was the biggest part of the
@@ -82,7 +79,7 @@ class OpenAIHttpUpstream:
         if status >= 400:
             message = (doc.get("error") or {}).get("message") if isinstance(doc.get("error"), dict) else str(doc.get("message") or doc)
             message = message or f"HTTP {status}"
-            if _CONTEXT_WORDS.search(message):
+            if CONTEXT_OVERFLOW_WORDS.search(message):
                 raise errors.context_overflow(message)
             raise errors.GatewayError(status if status in (400, 404, 422) else 400, message)
         return doc

@@ -1,3 +1,3 @@
-from services.inference.main import main
+from lightwire.services.inference.main import main
 
 main()

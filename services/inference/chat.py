@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.inference.engine import InferenceError
+from lightwire.services.inference.engine import InferenceError
 
 TOOLS_SYSTEM_PROMPT = """You are an expert in composing functions. You are given a question and a set of possible functions.
 Based on the question, you will need to make one or more function/tool calls to achieve the purpose.

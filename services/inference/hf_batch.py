@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from services.inference.decoding import find_stop, processed_logprobs, sample_token
-from services.inference.engine import FinishReason, SamplingOptions
+from lightwire.services.inference.decoding import find_stop, processed_logprobs, sample_token
+from lightwire.services.inference.engine import FinishReason, SamplingOptions
 
 Decode = Callable[[list[int]], str]
 

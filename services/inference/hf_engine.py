@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 
-from services.inference import hf_weights
-from services.inference.decoding import sequence_seed, streamable_prefix
-from services.inference.engine import (
+from lightwire.services.inference import hf_weights
+from lightwire.services.inference.decoding import sequence_seed, streamable_prefix
+from lightwire.services.inference.engine import (
     BASE_VERSION,
     CompletionOutput,
     EngineBase,
@@ -36,7 +36,7 @@ from services.inference.engine import (
     WeightFormat,
     check_context,
 )
-from services.inference.hf_batch import DecodeBatch, Sequence
+from lightwire.services.inference.hf_batch import DecodeBatch, Sequence
 
 log = logging.getLogger(__name__)
 

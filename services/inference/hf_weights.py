@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from services.inference.engine import InferenceError, WeightFormat, WeightsNotFound, path_from_uri
+from lightwire.services.inference.engine import InferenceError, WeightFormat, WeightsNotFound, path_from_uri
 
 
 def torch_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import inference_pb2_grpc
-from services.inference.engine import Engine
-from services.inference.servicer import InferenceServicer
-from services.inference.settings import InferenceSettings
-from services.inference.weights_listener import run_weights_listener
+from lightwire.services.inference.engine import Engine
+from lightwire.services.inference.servicer import InferenceServicer
+from lightwire.services.inference.settings import InferenceSettings
+from lightwire.services.inference.weights_listener import run_weights_listener
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,11 @@ GRPC_MAX_MESSAGE = 64 << 20  # long prompts as token ids plus per-token logprobs
 def build_engine(settings: InferenceSettings) -> Engine:
     """The engine the settings ask for; vLLM's client is imported only when chosen."""
     if settings.inference_engine == "vllm":
-        from services.inference.vllm_engine import VllmEngine
+        from lightwire.services.inference.vllm_engine import VllmEngine
 
         return VllmEngine.from_settings(settings)
-    from services.inference.hf_engine import HfEngine
-    from services.inference.model_store import ensure_model
+    from lightwire.services.inference.hf_engine import HfEngine
+    from lightwire.model_cache import ensure_model
 
     model_dir = ensure_model(settings.inference_model, settings.cache_dir)
     return HfEngine(

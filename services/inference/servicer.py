@@ -13,8 +13,8 @@ import time
 import grpc
 
 from lightwire.v1 import inference_pb2, inference_pb2_grpc
-from services.inference import wire
-from services.inference.engine import (
+from lightwire.services.inference import wire
+from lightwire.services.inference.engine import (
     Engine,
     GenerationResult,
     InferenceError,

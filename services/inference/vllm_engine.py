@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from transformers import AutoTokenizer
 
-from services.inference.engine import (
+from lightwire.services.inference.engine import (
     BASE_VERSION,
     CompletionOutput,
     EngineBase,
@@ -65,7 +65,7 @@ class VllmEngine(EngineBase):
 
     @classmethod
     def from_settings(cls, settings) -> "VllmEngine":
-        from services.inference.model_store import ensure_model
+        from lightwire.model_cache import ensure_model
 
         return cls(
             settings.inference_vllm_url,

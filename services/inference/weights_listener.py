@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 
 from lightwire.runtime.kafka import ConsumerConfig, EventConsumer, EventProducer
 from lightwire.v1 import events_pb2
-from services.inference.engine import Engine, InferenceError
+from lightwire.services.inference.engine import Engine, InferenceError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightwire.v1 import events_pb2, inference_pb2
-from services.inference.chat import ChatTurn, parse_completion, parse_tool_calls_json, parse_tools_json, render_prompt
-from services.inference.engine import GenerationRequest, GenerationResult, InferenceError, SamplingOptions
+from lightwire.services.inference.chat import ChatTurn, parse_completion, parse_tool_calls_json, parse_tools_json, render_prompt
+from lightwire.services.inference.engine import GenerationRequest, GenerationResult, InferenceError, SamplingOptions
 
 _ROLES = {"system", "user", "assistant", "tool", "developer"}
 

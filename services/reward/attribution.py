@@ -1,7 +1,7 @@
 """Error attribution: every failure of a rollout classified and attached to the step (call seq) where it happened.
 
-Attributors are plain callables `(RolloutView) -> list[Attribution]`, registered by name (built-ins here, more through
-the `lightwire.attributors` entry point group). Step 0 means "before the first call". A failure the reporter already
+Attributors are plain callables `(RolloutView) -> list[Attribution]`, registered by name in the `lightwire.attributors`
+entry point group (these built-ins in pyproject.toml, like any third-party one). Step 0 means "before the first call". A failure the reporter already
 classified (ErrorInfo.error_class) is attributed to that class by the attributor that owns it, never guessed again.
 """
 
@@ -10,25 +10,24 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Callable, Iterable
+
 
 from lightwire.v1 import events_pb2
-from services.reward.rollout_view import CallView, RolloutView
-
-UPSTREAM_ERROR = "upstream_error"
-TIMEOUT = "timeout"
-TOOL_EXCEPTION = "tool_exception"
-INVALID_TOOL_JSON = "invalid_tool_json"
-CODE_SYNTAX_ERROR = "code_syntax_error"
-LOOP = "loop"
-CONTEXT_OVERFLOW = "context_overflow"
-AGENT_CRASH = "agent_crash"
-TAXONOMY = (UPSTREAM_ERROR, TIMEOUT, TOOL_EXCEPTION, INVALID_TOOL_JSON, CODE_SYNTAX_ERROR, LOOP, CONTEXT_OVERFLOW, AGENT_CRASH)
-
-Attributor = Callable[[RolloutView], list[events_pb2.Attribution]]
+from lightwire.error_classes import (
+    AGENT_CRASH,
+    CODE_SYNTAX_ERROR,
+    CONTEXT_OVERFLOW,
+    CONTEXT_OVERFLOW_WORDS,
+    INVALID_TOOL_JSON,
+    LOOP,
+    TAXONOMY,
+    TIMEOUT,
+    TOOL_EXCEPTION,
+    UPSTREAM_ERROR,
+)
+from lightwire.plugins.rollout_view import CallView, RolloutView
 
 CODE_BLOCK = re.compile(r"```(?:python|py|python3)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-CONTEXT_WORDS = re.compile(r"context (length|window)|too long|maximum context|too many tokens", re.IGNORECASE)
 LOOP_REPEATS = 3
 NO_TOOL_CALLS = json.dumps([])  # the signature of a call without tool calls
 
@@ -159,7 +158,7 @@ def context_overflow(view: RolloutView) -> list[events_pb2.Attribution]:
     without producing a single token (the prompt filled the window)."""
     found = []
     for c in view.calls:
-        if (c.error_class == CONTEXT_OVERFLOW or (c.http_status == 400 and CONTEXT_WORDS.search(c.error_message or ""))
+        if (c.error_class == CONTEXT_OVERFLOW or (c.http_status == 400 and CONTEXT_OVERFLOW_WORDS.search(c.error_message or ""))
                 or (not c.failed and c.finish_reason == "length" and c.completion_tokens == 0)):
             message = c.error_message or f"prompt of {c.prompt_tokens} tokens left no room"
             found.append(_a(CONTEXT_OVERFLOW, c.seq, message, "context_overflow"))
@@ -184,31 +183,3 @@ def agent_crash(view: RolloutView) -> list[events_pb2.Attribution]:
     if error is None and not any(s.failed for s in view.spans):
         found.append(_a(AGENT_CRASH, view.last_seq, "the rollout failed without reporting an error", "agent_crash"))
     return found
-
-
-BUILTIN_ATTRIBUTORS: dict[str, Attributor] = {
-    "upstream_errors": upstream_errors,
-    "timeouts": timeouts,
-    "tool_exceptions": tool_exceptions,
-    "invalid_tool_json": invalid_tool_json,
-    "code_syntax_errors": code_syntax_errors,
-    "loops": loops,
-    "context_overflow": context_overflow,
-    "agent_crash": agent_crash,
-}
-
-
-def attribute_all(view: RolloutView, attributors: Iterable[Attributor | str]) -> list[events_pb2.Attribution]:
-    """Run every attributor (callables, or names looked up in the registry); one attribution per
-    (class, step, message), ordered by step then class."""
-    from services.reward.registry import load_attributor  # the registry imports this module
-
-    seen, out = set(), []
-    for attributor in attributors:
-        fn = load_attributor(attributor) if isinstance(attributor, str) else attributor
-        for a in fn(view):
-            key = (a.error_class, a.step, a.message)
-            if key not in seen:
-                seen.add(key)
-                out.append(a)
-    return sorted(out, key=lambda a: (a.step, a.error_class))

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 from lightwire.runtime.lifecycle import run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import reward_pb2_grpc
-from services.reward.servicer import RewardServicer
-from services.reward.settings import RewardSettings
+from lightwire.services.reward.servicer import RewardServicer
+from lightwire.services.reward.settings import RewardSettings
 
 
 async def serve(settings: RewardSettings, stop: asyncio.Event) -> None:

@@ -1,7 +1,7 @@
 """Built-in reward functions, TRL style: `fn(prompts, completions, **context) -> list[float | None]`.
 
 One entry per sample; None means "does not apply" (the pipeline then leaves the component out). Per-sample context
-is a list as long as `completions`. The keys a rollout supplies are built by `reward_context` below:
+is a list as long as `completions`. The keys a rollout supplies are built by lightwire.plugins.interface.reward_context:
 
 - reference: dict, the task's reference data (e.g. {"answer": 42})
 - agent_rewards: list[float], rewards the agent reported for the whole rollout, in arrival order
@@ -16,30 +16,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from services.reward.rollout_view import RolloutView
-
-RewardFn = Callable[..., list[float | None]]
+from lightwire.plugins.rollout_view import RolloutView
 
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 ANSWER_LINE = r"(?:final answer|answer)\s*[:=]\s*-?\d+(?:\.\d+)?"
-
-
-def reward_context(view: RolloutView, attribution_classes: Sequence[str]) -> dict:
-    """The context one rollout supplies to every reward function (one sample: every list has length 1)."""
-    return {
-        "reference": [view.reference],
-        "agent_rewards": [list(view.agent_rewards)],
-        "feedback": [list(view.feedback)],
-        "latencies_ms": [[c.latency_ms for c in view.calls]],
-        "tool_results": [[not s.failed for s in view.spans if s.kind == "tool"]],
-        "attributions": [list(attribution_classes)],
-        "calls": [list(view.calls)],
-        "spans": [list(view.spans)],
-        "task_type": view.task_type,
-        "rollout_id": view.rollout_id,
-    }
 
 
 def _per_sample(completions: Sequence[str], key: str, context: dict) -> list:
@@ -177,17 +159,3 @@ def graceful_degradation(prompts: Sequence[str], completions: Sequence[str], **c
     """Minus the worst attributed failure's severity: 0 when nothing failed, -1 for a crash."""
     return [None if classes is None else -max((SEVERITY.get(c, UNKNOWN_SEVERITY) for c in classes), default=0.0)
             for classes in _per_sample(completions, "attributions", context)]
-
-
-BUILTIN_REWARDS: dict[str, RewardFn] = {
-    "exact_match": exact_match,
-    "numeric_match": numeric_match,
-    "task_completion": task_completion,
-    "tool_success_rate": tool_success_rate,
-    "latency_penalty": latency_penalty,
-    "format_validity": format_validity,
-    "user_feedback": user_feedback,
-    "brevity": brevity,
-    "numeric_closeness": numeric_closeness,
-    "graceful_degradation": graceful_degradation,
-}

@@ -9,7 +9,7 @@ import math
 import grpc
 
 from lightwire.v1 import reward_pb2, reward_pb2_grpc
-from services.reward.registry import UnknownPlugin, load_reward
+from lightwire.plugins.registry import UnknownPlugin, load_reward
 
 
 class RewardServicer(reward_pb2_grpc.RewardServicer):

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from services.trainer.collate import Sequences
-    from services.trainer.settings import TrainerSettings
+    from lightwire.services.trainer.collate import Sequences
+    from lightwire.services.trainer.settings import TrainerSettings
 
 
 @dataclass
@@ -43,16 +43,16 @@ class TrainerBackend(Protocol):
 
 
 def build_backend(settings: TrainerSettings, model_dir: Path) -> TrainerBackend:
-    from services.trainer.grpo import LossConfig
+    from lightwire.services.trainer.grpo import LossConfig
 
     loss = LossConfig(settings.trainer_clip_low, settings.trainer_clip_high, settings.trainer_kl_coef)
     if settings.trainer_backend == "verl":
-        from services.trainer.verl_backend import VerlBackend
+        from lightwire.services.trainer.verl_backend import VerlBackend
 
         return VerlBackend(model_dir, lr=settings.trainer_lr, weight_decay=settings.trainer_weight_decay, loss=loss,
                            temperature=settings.trainer_temperature, max_grad_norm=settings.trainer_max_grad_norm,
                            micro_batch=settings.trainer_micro_batch, lora=settings.trainer_lora, seed=settings.trainer_seed)
-    from services.trainer.policy import Policy
+    from lightwire.services.trainer.policy import Policy
 
     return Policy(model_dir, device=settings.trainer_device, lr=settings.trainer_lr, weight_decay=settings.trainer_weight_decay,
                   lora_rank=settings.trainer_lora_rank if settings.trainer_lora else None, loss=loss,

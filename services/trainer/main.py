@@ -14,11 +14,11 @@ from lightwire.runtime.kafka import ConsumerConfig, EventConsumer, EventProducer
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import events_pb2
-from services.trainer import staleness
-from services.trainer.backend import TrainerBackend, UpdateMetrics, build_backend
-from services.trainer.checkpoints import CheckpointStore
-from services.trainer.collate import carries_no_signal, collate
-from services.trainer.settings import TrainerSettings
+from lightwire.services.trainer import staleness
+from lightwire.services.trainer.backend import TrainerBackend, UpdateMetrics, build_backend
+from lightwire.services.trainer.checkpoints import CheckpointStore
+from lightwire.services.trainer.collate import carries_no_signal, collate
+from lightwire.services.trainer.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def resolve_model_dir(settings: TrainerSettings) -> Path:
     candidate = Path(settings.trainer_model)
     if candidate.is_dir():
         return candidate
-    from services.inference.model_store import ensure_model
+    from lightwire.model_cache import ensure_model
 
     return ensure_model(settings.trainer_model, settings.cache_dir)
 

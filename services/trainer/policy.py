@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from services.trainer.backend import UpdateMetrics
-from services.trainer.collate import Sequences
-from services.trainer.grpo import LossConfig, policy_loss, token_logprobs
-from services.trainer.host_memory import release_free_memory
+from lightwire.services.trainer.backend import UpdateMetrics
+from lightwire.services.trainer.collate import Sequences
+from lightwire.services.trainer.grpo import LossConfig, policy_loss, token_logprobs
+from lightwire.services.trainer.host_memory import release_free_memory
 
 
 def _rank_and_world() -> tuple[int, int]:

@@ -27,10 +27,10 @@ from verl.workers.engine_workers import TrainingWorker
 from verl.workers.utils.losses import ppo_loss
 from verl.workers.utils.padding import left_right_2_no_padding
 
-from services.trainer.backend import UpdateMetrics
-from services.trainer.collate import Sequences
-from services.trainer.grpo import MAX_LOG_RATIO, LossConfig
-from services.trainer.verl_batch import metrics_from_verl, pad_rows, to_verl_tensors
+from lightwire.services.trainer.backend import UpdateMetrics
+from lightwire.services.trainer.collate import Sequences
+from lightwire.services.trainer.grpo import MAX_LOG_RATIO, LossConfig
+from lightwire.services.trainer.verl_batch import metrics_from_verl, pad_rows, to_verl_tensors
 
 
 def _single_process_env() -> None:

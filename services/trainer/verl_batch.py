@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from services.trainer.backend import UpdateMetrics
-from services.trainer.collate import Sequences
+from lightwire.services.trainer.backend import UpdateMetrics
+from lightwire.services.trainer.collate import Sequences
 
 
 def split_points(seqs: Sequences) -> torch.Tensor:

@@ -74,7 +74,7 @@ def test_collector_rows_keep_event_times_to_the_millisecond(tmp_path):
         from lightwire.analytics.store import AnalyticsStore
         from lightwire.runtime import codec
         from lightwire.v1 import events_pb2 as pb
-        from services.collector.analytics_rows import TABLE_COLUMNS, RowBuffer, add_event_rows
+        from lightwire.services.collector.analytics_rows import TABLE_COLUMNS, RowBuffer, add_event_rows
         store = AnalyticsStore({dsn!r})
         store.migrate()
         buffer = RowBuffer()

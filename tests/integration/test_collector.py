@@ -15,8 +15,8 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
 from lightwire.v1 import events_pb2 as pb
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import ServiceProcess, free_port, service_env
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import ServiceProcess, free_port, service_env
 
 pytestmark = pytest.mark.integration
 

@@ -116,6 +116,6 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing_a_reader_sees(bo
 
 
 async def read_batches(bootstrap: str, topic: str) -> dict:
-    from tests.kafka_reading import read_until_end
+    from testing.kafka_reading import read_until_end
 
     return {e.event_id: e.batch for e in (codec.decode(r.value).event for r in await read_until_end(bootstrap, topic))}

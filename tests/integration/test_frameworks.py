@@ -1,7 +1,7 @@
 """Each framework example, unchanged, against the real stack (inference on tiny-llama, gateway, collector): its LLM
 calls arrive as trajectories with token ids and with the reward it emitted, and a crash mid-rollout is attributed.
 
-The frameworks live in their own virtualenvs (tests/framework_venv.py, built once from requirements/frameworks*.lock
+The frameworks live in their own virtualenvs (testing/framework_venv.py, built once from requirements/frameworks*.lock
 and reused), and every agent runs there as a subprocess, as a user would run it.
 """
 
@@ -20,10 +20,10 @@ import pytest
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2 as pb
-from services.trainer.task_driver import TaskDriver, TaskSpec
-from tests.framework_venv import ensure_venv
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import AgentStack, agent_stack
+from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
+from testing.framework_venv import ensure_venv
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import AgentStack, agent_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ AGENTS = {
     "openai_agents": Agent("frameworks", ROOT / "examples" / "openai_agents_agent.py", 2, QUESTIONS),
     "autogen": Agent("frameworks", ROOT / "examples" / "autogen_agent.py", 2, QUESTIONS),
     "crewai": Agent("frameworks-crewai", ROOT / "examples" / "crewai_agent.py", 2, QUESTIONS),
-    "crash": Agent("frameworks", ROOT / "tests" / "framework_crash_agent.py", 2,
+    "crash": Agent("frameworks", ROOT / "testing" / "framework_crash_agent.py", 2,
                    ({"question": "2 + 1?", "crash": True}, {"question": "2 + 2?"}, {"question": "2 + 3?"})),
 }
 

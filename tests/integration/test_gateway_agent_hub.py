@@ -14,8 +14,8 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
 from lightwire.v1 import agent_hub_pb2 as hub, agent_hub_pb2_grpc, events_pb2 as pb
-from tests.gateway_support import gateway_settings, running_gateway
-from tests.kafka_reading import read_until_end
+from testing.gateway_support import gateway_settings, running_gateway
+from testing.kafka_reading import read_until_end
 
 pytestmark = pytest.mark.integration
 KEY = "hub-key"

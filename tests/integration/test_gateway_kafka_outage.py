@@ -16,12 +16,12 @@ import uvicorn
 from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import ensure_topics
-from lightwire.stack.kafka_broker import KafkaBroker
-from lightwire.stack.settings import StackSettings
-from services.gateway import fake_upstream
-from tests.gateway_support import gateway_settings, running_gateway
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import free_port
+from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.settings import StackSettings
+from testing import fake_upstream
+from testing.gateway_support import gateway_settings, running_gateway
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import ensure_topics
 from lightwire.v1 import events_pb2
-from services.gateway import fake_upstream
-from services.inference.main import serve as serve_inference
-from services.inference.model_store import ensure_model
-from services.inference.settings import InferenceSettings
-from services.gateway.main import serve as serve_gateway
-from tests.gateway_support import ServiceThread, gateway_settings, running_gateway
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import free_port
+from testing import fake_upstream
+from lightwire.services.inference.main import serve as serve_inference
+from lightwire.model_cache import ensure_model
+from lightwire.services.inference.settings import InferenceSettings
+from lightwire.services.gateway.main import serve as serve_gateway
+from testing.gateway_support import ServiceThread, gateway_settings, running_gateway
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import free_port
 
 pytestmark = pytest.mark.integration
 KEY = "k-openai"

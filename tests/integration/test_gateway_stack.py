@@ -17,10 +17,10 @@ from lightwire.runtime import codec
 from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
 from lightwire_client import Worker, WorkerConfig
-from services.inference.model_store import ensure_model
-from services.trainer.task_driver import TaskDriver, TaskSpec
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import agent_stack
+from lightwire.model_cache import ensure_model
+from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import agent_stack
 
 pytestmark = pytest.mark.integration
 KEY = "test-key"

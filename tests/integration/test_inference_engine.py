@@ -12,9 +12,9 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
 from lightwire.settings import CommonSettings
-from services.inference.engine import ContextLengthExceeded, GenerationRequest, SamplingOptions, StaleWeights, WeightsNotFound
-from services.inference.hf_engine import HfEngine
-from services.inference.model_store import TINY, ensure_model
+from lightwire.services.inference.engine import ContextLengthExceeded, GenerationRequest, SamplingOptions, StaleWeights, WeightsNotFound
+from lightwire.services.inference.hf_engine import HfEngine
+from lightwire.model_cache import TINY, ensure_model
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from lightwire.v1 import inference_pb2, inference_pb2_grpc
-from services.inference.main import build_engine, serve, start_grpc
-from services.inference.servicer import ERROR_KIND_KEY
-from services.inference.settings import InferenceSettings
+from lightwire.services.inference.main import build_engine, serve, start_grpc
+from lightwire.services.inference.servicer import ERROR_KIND_KEY
+from lightwire.services.inference.settings import InferenceSettings
 
 pytestmark = pytest.mark.integration
 

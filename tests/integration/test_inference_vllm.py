@@ -15,9 +15,9 @@ import pytest_asyncio
 import torch
 from transformers import AutoModelForCausalLM
 
-from services.inference.engine import GenerationRequest, SamplingOptions
-from services.inference.model_store import TINY, ensure_model
-from services.inference.settings import InferenceSettings
+from lightwire.services.inference.engine import GenerationRequest, SamplingOptions
+from lightwire.model_cache import TINY, ensure_model
+from lightwire.services.inference.settings import InferenceSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.gpu]
 
@@ -34,7 +34,7 @@ def settings() -> InferenceSettings:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(settings):
-    from services.inference.vllm_engine import VllmEngine
+    from lightwire.services.inference.vllm_engine import VllmEngine
 
     engine = VllmEngine.from_settings(settings)
     await engine.start()

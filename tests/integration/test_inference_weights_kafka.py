@@ -14,9 +14,9 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
 from lightwire.v1 import events_pb2
-from services.inference.main import serve
-from services.inference.model_store import TINY, ensure_model
-from services.inference.settings import InferenceSettings
+from lightwire.services.inference.main import serve
+from lightwire.model_cache import TINY, ensure_model
+from lightwire.services.inference.settings import InferenceSettings
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import ConsumerConfig, EventConsumer, EventProducer, ensure_topics
 from lightwire.v1 import events_pb2 as pb
-from tests.kafka_reading import read_count, read_until_end
-from tests.samples import sample_events
+from testing.kafka_reading import read_count, read_until_end
+from testing.samples import sample_events
 
 pytestmark = pytest.mark.integration
 

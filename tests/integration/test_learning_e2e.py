@@ -23,9 +23,9 @@ from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import ensure_topics
 from lightwire_client import Worker, WorkerConfig
-from services.trainer.task_driver import TaskDriver, TaskSpec
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import ServiceProcess, free_port, service_env
+from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import ServiceProcess, free_port, service_env
 
 # Five real sample, train, save and reload cycles: about 4 minutes on 2 idle cores, far more on a loaded machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

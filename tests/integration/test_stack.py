@@ -13,10 +13,10 @@ import pytest
 from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
-from lightwire.stack.kafka_broker import KafkaBroker
-from lightwire.stack.settings import StackSettings
-from tests.kafka_reading import read_until_end
-from tests.samples import sample_events
+from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.settings import StackSettings
+from testing.kafka_reading import read_until_end
+from testing.samples import sample_events
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ PORT = 19192
 
 
 def lightwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lightwire.cli", *args], env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "lightwire.tools.cli", *args], env=env, capture_output=True, text=True, timeout=180)
 
 
 def our_processes(state_dir: Path) -> list[str]:

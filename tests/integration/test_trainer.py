@@ -14,13 +14,13 @@ from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
 from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
-from services.inference.engine import GenerationRequest, SamplingOptions
-from services.inference.hf_engine import HfEngine
-from services.inference.model_store import ensure_model
-from services.trainer.collate import collate
-from services.trainer.policy import Policy
-from tests.kafka_reading import read_until_end
-from tests.services_fixtures import ServiceProcess, free_port, service_env
+from lightwire.services.inference.engine import GenerationRequest, SamplingOptions
+from lightwire.services.inference.hf_engine import HfEngine
+from lightwire.model_cache import ensure_model
+from lightwire.services.trainer.collate import collate
+from lightwire.services.trainer.policy import Policy
+from testing.kafka_reading import read_until_end
+from testing.services_fixtures import ServiceProcess, free_port, service_env
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lightwire.settings import CommonSettings
-from tests.framework_venv import ROOT, cached_venv, venv_path
+from testing.framework_venv import ROOT, cached_venv, venv_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def test_verl_loss_and_update_match_the_torch_backend(verl_python: Path):
     model_dir = CommonSettings().cache_dir / "models" / "tiny-llama"
     if not model_dir.is_dir():
         pytest.skip(f"{model_dir} is not prepared")
-    done = subprocess.run([str(verl_python), str(ROOT / "tests" / "integration" / "verl_loss_check.py"), str(model_dir)],
+    done = subprocess.run([str(verl_python), str(ROOT / "testing" / "verl_loss_check.py"), str(model_dir)],
                           capture_output=True, text=True, timeout=600, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-4000:]

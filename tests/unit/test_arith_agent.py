@@ -1,6 +1,6 @@
 import pytest
 
-from examples.arith_agent import ANSWER, calculate
+from lightwire.examples.arith_agent import ANSWER, calculate
 
 
 def test_the_calculator_evaluates_arithmetic_and_nothing_else():

@@ -5,9 +5,11 @@ import json
 import pytest
 
 from lightwire.v1 import events_pb2 as pb
-from services.reward import attribution as at
-from services.reward.registry import UnknownPlugin
-from services.reward.rollout_view import rollout_view_from_events
+from lightwire.services.reward import attribution as at
+from lightwire.error_classes import TAXONOMY
+from lightwire.plugins.interface import attribute_all
+from lightwire.plugins.registry import UnknownPlugin, available_attributors, load_attributor
+from lightwire.plugins.rollout_view import rollout_view_from_events
 
 
 def call(seq, text="ok", tool_calls="", parse_error=False, error_class="", status=200, message="", agent="",
@@ -136,19 +138,19 @@ def test_a_crash_reported_as_a_span_and_at_finish_counts_once_at_the_spans_step(
     assert classes(at.agent_crash(view([call(1)], status=pb.ROLLOUT_STATUS_FAILED))) == [("agent_crash", 1)]
 
 
-def test_attribute_all_deduplicates_orders_by_step_and_takes_names():
+def test_attribute_all_deduplicates_and_orders_by_step():
     v = view([call(1, "a"), call(2, "a"), call(3, "a"), call(4, "b", status=502, error_class="upstream_error")])
-    found = at.attribute_all(v, [at.upstream_errors, "loops", at.upstream_errors])
+    found = attribute_all(v, [at.upstream_errors, load_attributor("loops"), at.upstream_errors])
     assert classes(found) == [("loop", 3), ("upstream_error", 4)]
     with pytest.raises(UnknownPlugin, match="available"):
-        at.attribute_all(v, ["no_such_attributor"])
+        load_attributor("no_such_attributor")
 
 
 def test_every_attributor_returns_only_taxonomy_classes_on_a_bad_rollout():
     error = pb.ErrorInfo(type="E", message="m")
     v = view([call(1, "```python\n(\n```", parse_error=True, status=500), call(2, finish="length", completion_tokens=0)],
              [pb.AgentSpan(kind="tool", name="t", after_seq=1, error=error)], status=pb.ROLLOUT_STATUS_FAILED, error=error, timed_out=True)
-    found = at.attribute_all(v, at.BUILTIN_ATTRIBUTORS.values())
-    assert {a.error_class for a in found} <= set(at.TAXONOMY)
+    found = attribute_all(v, [load_attributor(name) for name in available_attributors()])
+    assert {a.error_class for a in found} <= set(TAXONOMY)
     assert {a.error_class for a in found} >= {"upstream_error", "timeout", "tool_exception", "invalid_tool_json",
                                                "code_syntax_error", "context_overflow"}

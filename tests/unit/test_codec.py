@@ -4,7 +4,7 @@ from google.protobuf import json_format
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2 as pb
-from tests.samples import sample_events, sample_payloads
+from testing.samples import sample_events, sample_payloads
 
 
 def test_every_payload_type_has_a_sample():

@@ -1,7 +1,7 @@
 from lightwire.v1 import events_pb2 as pb
-from services.collector import grouping
-from services.collector.group_processor import BOOK_KEY, GroupProcessor
-from services.collector.outputs import Outputs, apply_state_writes
+from lightwire.services.collector import grouping
+from lightwire.services.collector.group_processor import BOOK_KEY, GroupProcessor
+from lightwire.services.collector.outputs import Outputs, apply_state_writes
 
 POLICY = grouping.GroupPolicy(timeout_ms=10_000, on_timeout="partial", min_group_size=2)
 

@@ -6,9 +6,9 @@ from lightwire.runtime import codec
 from lightwire.topics import TopicNames
 from lightwire.v1 import collector_pb2
 from lightwire.v1 import events_pb2 as pb
-from services.collector import rollout_state
-from services.collector.outputs import Outputs, apply_state_writes
-from services.collector.rollout_processor import RolloutProcessor, Timing
+from lightwire.services.collector import rollout_state
+from lightwire.services.collector.outputs import Outputs, apply_state_writes
+from lightwire.services.collector.rollout_processor import RolloutProcessor, Timing
 
 NAMES = TopicNames("t.")
 
@@ -129,7 +129,7 @@ def test_calls_outside_any_rollout_are_analytics_only():
 
 
 def test_a_batch_assembled_while_the_previous_one_is_still_being_written_sees_its_states():
-    from services.collector.outputs import PendingStates
+    from lightwire.services.collector.outputs import PendingStates
 
     table: dict[bytes, bytes] = {}
     pending = PendingStates(table)

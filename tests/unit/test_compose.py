@@ -11,8 +11,8 @@ import pytest
 import typer.main
 import yaml
 
-from lightwire.cli import SERVICES, app
-from lightwire.stack.settings import StackSettings
+from lightwire.tools.cli import SERVICES, app
+from lightwire.tools.stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose" / "docker-compose.yml"
@@ -29,7 +29,7 @@ def lightwire_services(compose: dict) -> dict[str, dict]:
 
 def settings_class(command: list[str]):
     if command[:1] == ["serve"]:
-        return importlib.import_module(f"services.{command[1]}.settings").Settings
+        return importlib.import_module(f"lightwire.services.{command[1]}.settings").Settings
     return StackSettings
 
 
@@ -47,7 +47,7 @@ def test_every_command_is_a_real_cli_entry_point(compose):
         assert sub is not None, f"{name}: `lightwire {command[0]}` does not exist"
         if command[0] == "serve":
             assert command[1] in SERVICES
-            importlib.import_module(f"services.{command[1]}.main").main  # noqa: B018 - the entry point exists
+            importlib.import_module(f"lightwire.services.{command[1]}.main").main  # noqa: B018 - the entry point exists
 
 
 def test_every_env_var_is_a_real_setting(compose):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.reward import credit
+from lightwire.services.collector import credit
 
 
 def test_identical_gives_every_step_the_final_reward():

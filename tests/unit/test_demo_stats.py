@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lightwire.demo import mean_and_se, paired_difference
+from lightwire.tools.demo import mean_and_se, paired_difference
 
 
 def test_paired_difference_uses_only_problems_both_scored():

@@ -10,13 +10,13 @@ import orjson
 import pytest
 
 from lightwire.v1 import events_pb2, inference_pb2
-from services.gateway import errors
-from services.gateway.app import build_app
-from services.gateway.auth import ApiKeys
-from services.gateway.recorder import Recorder
-from services.gateway.serving_base import ModelCatalog
-from services.gateway.serving_chat import ChatServing
-from services.gateway.serving_completions import CompletionServing
+from lightwire.services.gateway import errors
+from lightwire.services.gateway.app import build_app
+from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.serving_base import ModelCatalog
+from lightwire.services.gateway.serving_chat import ChatServing
+from lightwire.services.gateway.serving_completions import CompletionServing
 from prometheus_client import CollectorRegistry
 
 TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
@@ -249,8 +249,8 @@ async def test_health_and_metrics(gateway):
 
 async def test_a_client_that_leaves_mid_stream_is_recorded(gateway):
     client, sink, upstream, _ = gateway
-    from services.gateway.serving_base import CallContext
-    from services.gateway.protocol import ChatCompletionRequest
+    from lightwire.services.gateway.serving_base import CallContext
+    from lightwire.services.gateway.protocol import ChatCompletionRequest
 
     serving = ChatServing(upstream, Recorder(sink, "t", "gw"), ModelCatalog(upstream, frozenset({"default"})))
     stream = await serving.create(ChatCompletionRequest.model_validate(chat(stream=True)), CallContext("r-gone", "", b"{}"))

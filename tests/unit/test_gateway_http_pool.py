@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from services.gateway.http_pool import ConnectionPool, HttpError
+from lightwire.services.gateway.http_pool import ConnectionPool, HttpError
 
 Respond = Callable[[int, int, bytes], "tuple[bytes, bool] | None"]
 

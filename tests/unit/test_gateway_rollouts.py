@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from lightwire.v1 import events_pb2
-from services.gateway.recorder import Recorder
-from services.gateway.rollouts import Rollouts
-from services.gateway.task_pool import PooledTask
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.rollouts import Rollouts
+from lightwire.services.gateway.task_pool import PooledTask
 from tests.unit.test_gateway_http import FakeSink
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.auth import ApiKeys
-from services.gateway.settings import GatewaySettings
+from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.settings import GatewaySettings
 
 
 def test_defaults_and_derived_values(tmp_path):

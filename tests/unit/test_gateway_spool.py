@@ -6,7 +6,7 @@ import asyncio
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
-from services.gateway.spool import EventSink, KafkaUnavailable, SpoolFile
+from lightwire.services.gateway.spool import EventSink, KafkaUnavailable, SpoolFile
 
 
 def test_spool_file_appends_reads_in_order_and_resets_when_flushed(tmp_path):

@@ -12,9 +12,10 @@ import pytest
 import uvicorn
 
 from lightwire.v1 import inference_pb2
-from services.gateway import errors, fake_upstream
-from services.gateway.upstream_http import OpenAIHttpUpstream, chat_body
-from tests.services_fixtures import free_port
+from lightwire.services.gateway import errors
+from testing import fake_upstream
+from lightwire.services.gateway.upstream_http import OpenAIHttpUpstream, chat_body
+from testing.services_fixtures import free_port
 
 
 @contextlib.asynccontextmanager

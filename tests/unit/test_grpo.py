@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from services.trainer.grpo import LossConfig, group_advantages, policy_loss, token_logprobs
+from lightwire.services.trainer.grpo import LossConfig, group_advantages, policy_loss, token_logprobs
 
 
 def test_group_advantages_normalise_within_each_group():

@@ -13,7 +13,7 @@ import pytest
 # free() cannot give the pages back and only a trim can.
 PROGRAM = textwrap.dedent("""
     import sys
-    from services.trainer.host_memory import release_free_memory
+    from lightwire.services.trainer.host_memory import release_free_memory
 
     def rss_mb():
         return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024

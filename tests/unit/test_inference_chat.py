@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.inference.chat import (
+from lightwire.services.inference.chat import (
     TOOLS_SYSTEM_PROMPT,
     ChatTurn,
     _with_tools_system_prompt,
@@ -12,7 +12,7 @@ from services.inference.chat import (
     parse_tools_json,
     render_tool_calls,
 )
-from services.inference.engine import InferenceError
+from lightwire.services.inference.engine import InferenceError
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from services.inference.decoding import find_stop, processed_logprobs, sample_token, sequence_seed, streamable_prefix
-from services.inference.engine import ContextLengthExceeded, InferenceError, SamplingOptions, check_context, path_from_uri
+from lightwire.services.inference.decoding import find_stop, processed_logprobs, sample_token, sequence_seed, streamable_prefix
+from lightwire.services.inference.engine import ContextLengthExceeded, InferenceError, SamplingOptions, check_context, path_from_uri
 
 
 def test_temperature_scales_before_softmax():

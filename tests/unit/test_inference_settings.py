@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.inference.settings import InferenceSettings
+from lightwire.services.inference.settings import InferenceSettings
 
 
 def test_every_field_is_documented():

@@ -2,8 +2,8 @@
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
-from services.inference.engine import WeightsNotFound
-from services.inference.weights_listener import WeightsListener
+from lightwire.services.inference.engine import WeightsNotFound
+from lightwire.services.inference.weights_listener import WeightsListener
 
 
 class FakeEngine:

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from lightwire.v1 import inference_pb2
-from services.inference.engine import CompletionOutput, GenerationRequest, GenerationResult, InferenceError, SamplingOptions
-from services.inference.wire import PreparedRequest, prompt_ids, response, sampling_options
+from lightwire.services.inference.engine import CompletionOutput, GenerationRequest, GenerationResult, InferenceError, SamplingOptions
+from lightwire.services.inference.wire import PreparedRequest, prompt_ids, response, sampling_options
 
 
 def test_proto_zeros_mean_defaults():

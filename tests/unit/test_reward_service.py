@@ -10,9 +10,9 @@ import grpc
 import pytest
 
 from lightwire.v1 import reward_pb2, reward_pb2_grpc
-from services.reward.registry import RewardPipeline, resolve_rewards
-from services.reward.remote import RemoteReward
-from services.reward.servicer import RewardServicer
+from lightwire.plugins.registry import RewardPipeline, resolve_rewards
+from lightwire.plugins.remote_reward import RemoteReward
+from lightwire.services.reward.servicer import RewardServicer
 
 
 @pytest.fixture

@@ -5,18 +5,20 @@ import sys
 import pytest
 
 from lightwire.v1 import events_pb2 as pb
-from services.reward import rewards
-from services.reward.registry import (
+from lightwire.services.reward import rewards
+from lightwire.plugins.interface import reward_context
+from lightwire.plugins.registry import (
     RewardPipeline,
     RewardSpec,
     UnknownPlugin,
+    available_attributors,
     available_rewards,
     combine,
     load_attributor,
     load_reward,
     parse_specs,
 )
-from services.reward.rollout_view import CallView, SpanView, rollout_view
+from lightwire.plugins.rollout_view import CallView, SpanView, rollout_view
 
 
 def call(latency=100.0, text="x"):
@@ -118,10 +120,10 @@ def test_reward_context_from_a_rollout_feeds_every_built_in():
     spans = [pb.AgentSpan(kind="tool", name="calc", after_seq=1), pb.AgentSpan(kind="tool", name="calc", error=pb.ErrorInfo(type="E"))]
     task = pb.Task(task_type="arith", reference_json='{"answer": 42}')
     view = rollout_view("r", task, calls, spans, [pb.RolloutReward(value=1.0)], [pb.Feedback(value=0.5)], None, False)
-    ctx = rewards.reward_context(view, ["tool_exception"])
+    ctx = reward_context(view, ["tool_exception"])
     p, c = [view.final_prompt], [view.final_completion]
     assert c == ["so Answer: 42"]  # the call with the highest seq, whatever the arrival order
-    got = {name: fn(p, c, **ctx)[0] for name, fn in rewards.BUILTIN_REWARDS.items()}
+    got = {name: load_reward(name)(p, c, **ctx)[0] for name in available_rewards()}
     # latency 400 + 400 = 800 < 10 s budget -> 0; 1 of 2 tools ok -> 0.5; worst = tool_exception -> -0.25
     assert got == {"exact_match": 0.0, "numeric_match": 1.0, "task_completion": 1.0, "tool_success_rate": 0.5,
                    "latency_penalty": 0.0, "format_validity": 1.0, "user_feedback": 0.5, "graceful_degradation": -0.25,
@@ -183,12 +185,15 @@ def test_a_broken_plugin_says_which_and_why(tmp_path, monkeypatch):
 
 
 def test_every_built_in_is_registered_under_its_entry_point():
-    from importlib.metadata import entry_points
+    """pyproject.toml's entry points are the one registration: every public function of the built-in modules is there."""
+    import inspect
 
-    from services.reward.attribution import BUILTIN_ATTRIBUTORS
-    from services.reward.rewards import BUILTIN_REWARDS
+    from lightwire.services.reward import attribution
 
-    rewards_eps = {ep.name: ep.load() for ep in entry_points(group="lightwire.rewards")}
-    attributor_eps = {ep.name: ep.load() for ep in entry_points(group="lightwire.attributors")}
-    assert {k: rewards_eps[k] for k in BUILTIN_REWARDS} == BUILTIN_REWARDS
-    assert {k: attributor_eps[k] for k in BUILTIN_ATTRIBUTORS} == BUILTIN_ATTRIBUTORS
+    def public_functions(module, first_param):
+        return {n for n, f in inspect.getmembers(module, inspect.isfunction)
+                if f.__module__ == module.__name__ and not n.startswith("_")
+                and list(inspect.signature(f).parameters)[:1] == [first_param]}
+
+    assert public_functions(rewards, "prompts") == set(available_rewards())
+    assert public_functions(attribution, "view") == set(available_attributors())

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from lightwire.settings import CommonSettings
-from lightwire.stack.settings import StackSettings
+from lightwire.tools.stack.settings import StackSettings
 
 
 def test_settings_read_the_lw_prefix(monkeypatch):

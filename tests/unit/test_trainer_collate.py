@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lightwire.v1 import events_pb2 as pb
-from services.trainer.collate import collate
+from lightwire.services.trainer.collate import collate
 
 
 def traj(rid, reward, transitions):

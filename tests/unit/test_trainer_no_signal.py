@@ -9,9 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2 as pb
-from services.trainer.backend import UpdateMetrics
-from services.trainer.main import Trainer
-from services.trainer.settings import TrainerSettings
+from lightwire.services.trainer.backend import UpdateMetrics
+from lightwire.services.trainer.main import Trainer
+from lightwire.services.trainer.settings import TrainerSettings
 
 
 class RecordingPolicy:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from services.trainer.checkpoints import CheckpointStore
-from services.trainer.staleness import decide
+from lightwire.services.trainer.checkpoints import CheckpointStore
+from lightwire.services.trainer.staleness import decide
 
 
 def test_within_the_bound_a_batch_trains_at_full_weight():

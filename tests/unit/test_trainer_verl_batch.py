@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from lightwire.settings import CommonSettings
-from services.trainer.collate import Sequences
-from services.trainer.grpo import LossConfig, policy_loss
-from services.trainer.settings import TrainerSettings
-from services.trainer.verl_batch import metrics_from_verl, pad_rows, split_points, to_verl_tensors
+from lightwire.services.trainer.collate import Sequences
+from lightwire.services.trainer.grpo import LossConfig, policy_loss
+from lightwire.services.trainer.settings import TrainerSettings
+from lightwire.services.trainer.verl_batch import metrics_from_verl, pad_rows, split_points, to_verl_tensors
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,9 +105,9 @@ def test_the_torch_path_never_imports_verl():
         pytest.skip(f"{model_dir} is not prepared")
     script = f"""
 import sys
-import services.trainer.main
-from services.trainer.backend import build_backend
-from services.trainer.settings import TrainerSettings
+import lightwire.services.trainer.main
+from lightwire.services.trainer.backend import build_backend
+from lightwire.services.trainer.settings import TrainerSettings
 backend = build_backend(TrainerSettings(trainer_backend="torch"), {str(model_dir)!r})
 assert type(backend).__name__ == "Policy", type(backend)
 print(sorted(m for m in sys.modules if m == "verl" or m.startswith("verl.")))

@@ -1,7 +1,7 @@
 """Transitions on captured token ids: one per call, merged turns with observations masked, mismatches counted."""
 
 from lightwire.v1 import events_pb2 as pb
-from services.reward.trajectory_builder import build
+from lightwire.services.collector.trajectory_builder import build
 
 
 def call(seq, prompt, completion, agent="", version=1, logprobs=None):

@@ -1,5 +1,5 @@
-"""Finding reward functions and attributors by name: built-ins first, then the entry point groups
-`lightwire.rewards` and `lightwire.attributors`, so a package adds its own without touching Lightwire.
+"""Finding reward functions and attributors by name, in the entry point groups `lightwire.rewards` and
+`lightwire.attributors`: the built-ins are registered there exactly as a third-party package registers its own.
 
 Pipelines are configured as text: rewards "name[:weight],..." for the default and, per task type,
 "type=name[:weight]+name[:weight];type2=..."; attributors "all" or "name,..." and, per task type, "type=name+name;...".
@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from services.reward.attribution import BUILTIN_ATTRIBUTORS, Attributor
-from services.reward.rewards import BUILTIN_REWARDS, RewardFn
+from lightwire.plugins.interface import Attributor, RewardFn
 
 REWARD_GROUP = "lightwire.rewards"
 ATTRIBUTOR_GROUP = "lightwire.attributors"
@@ -23,13 +22,11 @@ class UnknownPlugin(LookupError):
     pass
 
 
-def _available(builtins: dict, group: str) -> list[str]:
-    return sorted(set(builtins) | {ep.name for ep in entry_points(group=group)})
+def _available(group: str) -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=group)})
 
 
-def _load(name: str, builtins: dict, group: str, kind: str):
-    if name in builtins:
-        return builtins[name]
+def _load(name: str, group: str, kind: str):
     for ep in entry_points(group=group):
         if ep.name == name:
             try:
@@ -39,23 +36,23 @@ def _load(name: str, builtins: dict, group: str, kind: str):
             if not callable(fn):
                 raise UnknownPlugin(f"{kind} {name!r} ({ep.value}) is not callable")
             return fn
-    raise UnknownPlugin(f"no {kind} named {name!r}; available: {', '.join(_available(builtins, group))}")
+    raise UnknownPlugin(f"no {kind} named {name!r}; available: {', '.join(_available(group)) or 'none (is lightwire installed?)'}")
 
 
 def available_rewards() -> list[str]:
-    return _available(BUILTIN_REWARDS, REWARD_GROUP)
+    return _available(REWARD_GROUP)
 
 
 def available_attributors() -> list[str]:
-    return _available(BUILTIN_ATTRIBUTORS, ATTRIBUTOR_GROUP)
+    return _available(ATTRIBUTOR_GROUP)
 
 
 def load_reward(name: str) -> RewardFn:
-    return _load(name, BUILTIN_REWARDS, REWARD_GROUP, "reward function")
+    return _load(name, REWARD_GROUP, "reward function")
 
 
 def load_attributor(name: str) -> Attributor:
-    return _load(name, BUILTIN_ATTRIBUTORS, ATTRIBUTOR_GROUP, "attributor")
+    return _load(name, ATTRIBUTOR_GROUP, "attributor")
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class RewardPipeline:
 
     def attributors_for(self, task_type: str) -> tuple[str, ...]:
         names = self.task_attributors.get(task_type, self.attributors)
-        return tuple(BUILTIN_ATTRIBUTORS) if names == (ALL,) else names
+        return tuple(available_attributors()) if names == (ALL,) else names
 
     def names(self) -> set[str]:
         return {s.name for specs in (self.default, *self.per_task.values()) for s in specs}
@@ -156,7 +153,7 @@ def combine(components: dict[str, float], specs: tuple[RewardSpec, ...]) -> floa
 
 def resolve_rewards(pipeline: RewardPipeline, remote_target: str = "", remote_timeout_s: float = 5.0) -> dict[str, RewardFn]:
     """Every function a pipeline names; "remote:<name>" is scored by the Reward service at `remote_target`."""
-    from services.reward.remote import RemoteReward  # grpc only when a pipeline asks for it
+    from lightwire.plugins.remote_reward import RemoteReward  # grpc only when a pipeline asks for it
 
     functions: dict[str, RewardFn] = {}
     for name in sorted(pipeline.names()):
@@ -173,9 +170,3 @@ def resolve_attributors(pipeline: RewardPipeline) -> dict[str, Attributor]:
     """Every attributor any task type of the pipeline uses, by name."""
     names = {n for t in (None, *pipeline.task_attributors) for n in pipeline.attributors_for(t or "")}
     return {n: load_attributor(n) for n in sorted(names)}
-
-
-def load_attributors(text: str) -> list[Attributor]:
-    """Attributors from "all" or "name,name"."""
-    names = _attributor_names(text, ",")
-    return [load_attributor(n) for n in (BUILTIN_ATTRIBUTORS if names == (ALL,) else names)]

@@ -1,7 +1,7 @@
 """A fast fake OpenAI-compatible server (vLLM's token-id extensions included) for tests and benchmarks.
 
 It answers every chat or text completion with the same few words, their token ids (one per word) and
-logprobs, after an optional fixed delay. Run it with `python -m services.gateway.fake_upstream --port 8100`.
+logprobs, after an optional fixed delay. Run it with `python -m testing.fake_upstream --port 8100`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 built and installed into it from a copy of client/ on every call (a few seconds), the way a user installs it
 beside their framework, so the venv never holds a stale client.
 
-    python tests/framework_venv.py frameworks     # build (or reuse) it by hand; prints its path
+    python testing/framework_venv.py frameworks     # build (or reuse) it by hand; prints its path
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from lightwire.stack.health import wait_healthy as wait_until_healthy
+from lightwire.tools.stack.health import wait_healthy as wait_until_healthy
 
-from services.gateway.main import serve
-from services.gateway.settings import GatewaySettings
-from tests.services_fixtures import free_port
+from lightwire.services.gateway.main import serve
+from lightwire.services.gateway.settings import GatewaySettings
+from testing.services_fixtures import free_port
 
 
 def gateway_settings(bootstrap: str, prefix: str, state_dir: Path, **overrides) -> GatewaySettings:

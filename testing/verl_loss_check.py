@@ -20,10 +20,10 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.losses import ppo_loss
 from verl.workers.utils.padding import left_right_2_no_padding
 
-from services.trainer.collate import Sequences
-from services.trainer.grpo import LossConfig, policy_loss, token_logprobs
-from services.trainer.verl_backend import actor_config
-from services.trainer.verl_batch import metrics_from_verl, pad_rows, to_verl_tensors
+from lightwire.services.trainer.collate import Sequences
+from lightwire.services.trainer.grpo import LossConfig, policy_loss, token_logprobs
+from lightwire.services.trainer.verl_backend import actor_config
+from lightwire.services.trainer.verl_batch import metrics_from_verl, pad_rows, to_verl_tensors
 
 TEMPERATURE = 0.9
 

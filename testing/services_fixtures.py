@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lightwire.stack.health import wait_healthy
+from lightwire.tools.stack.health import wait_healthy
 
 if TYPE_CHECKING:
     from lightwire.topics import TopicNames
@@ -38,7 +38,7 @@ class ServiceProcess:
     def start(self, timeout_s: float = 120.0) -> "ServiceProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lightwire.cli", "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "lightwire.tools.cli", "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

@@ -100,14 +100,14 @@ def run(config: DemoConfig) -> list[dict]:
     import httpx
     from rich.progress import Progress
 
-    from lightwire.stack.local_stack import LocalStack
-    from lightwire.stack.settings import StackSettings
-    from examples.arith_agent import solve
+    from lightwire.tools.stack.local_stack import LocalStack
+    from lightwire.tools.stack.settings import StackSettings
+    from lightwire.examples.arith_agent import solve
     from lightwire_client import Worker, WorkerConfig
-    from services.gateway.settings import GatewaySettings
-    from services.trainer.arithmetic import generate
-    from services.trainer.settings import TrainerSettings
-    from services.trainer.task_driver import TaskDriver, TaskSpec
+    from lightwire.services.gateway.settings import GatewaySettings
+    from lightwire.tools.tasks.arithmetic import generate
+    from lightwire.services.trainer.settings import TrainerSettings
+    from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
 
     os.environ.update(service_environment(config))
     started = time.monotonic()

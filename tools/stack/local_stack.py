@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from lightwire import topics
 from lightwire.analytics.store import AnalyticsStore
 from lightwire.runtime.kafka import describe_topics, ensure_topics
-from lightwire.stack.health import wait_healthy
-from lightwire.stack.kafka_broker import KafkaBroker
-from lightwire.stack.processes import ManagedProcess
-from lightwire.stack.settings import StackSettings
+from lightwire.tools.stack.health import wait_healthy
+from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.processes import ManagedProcess
+from lightwire.tools.stack.settings import StackSettings
 
 SERVICE_START_TIMEOUT_S = 180.0
 
@@ -45,7 +45,7 @@ class LocalStack:
         self.run_dir = (settings.state_dir / "run").resolve()
 
     def service(self, name: str) -> ManagedProcess:
-        return ManagedProcess(name, self.run_dir, marker=f"lightwire.cli serve {name}")
+        return ManagedProcess(name, self.run_dir, marker=f"lightwire.tools.cli serve {name}")
 
     def service_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -80,10 +80,10 @@ class LocalStack:
         return report
 
     def start_service(self, name: str) -> None:
-        module = importlib.import_module(f"services.{name}.settings")
+        module = importlib.import_module(f"lightwire.services.{name}.settings")
         service_settings = module.Settings()
         proc = self.service(name)
-        proc.start([sys.executable, "-m", "lightwire.cli", "serve", name], env=self.service_env())
+        proc.start([sys.executable, "-m", "lightwire.tools.cli", "serve", name], env=self.service_env())
         url = service_settings.health_url()
         try:
             wait_healthy(url, lambda: None if proc.running() else f"service {name} exited during start-up; see {proc.log_file}",

@@ -1,7 +1,7 @@
 """One GRPO update on a fixed batch of the tiny model, in one process or under torchrun (gloo); saves the weights.
 
-    python tests/integration/ddp_update.py OUT.pt            # one process
-    torchrun --nproc-per-node 2 tests/integration/ddp_update.py OUT.pt
+    python testing/ddp_update.py OUT.pt            # one process
+    torchrun --nproc-per-node 2 testing/ddp_update.py OUT.pt
 """
 
 import os
@@ -12,9 +12,9 @@ import torch.distributed as dist
 
 from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
-from services.inference.model_store import ensure_model
-from services.trainer.collate import collate
-from services.trainer.policy import Policy
+from lightwire.model_cache import ensure_model
+from lightwire.services.trainer.collate import collate
+from lightwire.services.trainer.policy import Policy
 
 
 def fixed_batch() -> pb.TrainingBatch:

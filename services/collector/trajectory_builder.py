@@ -13,8 +13,8 @@ from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass
 
 from lightwire.v1 import events_pb2
-from services.reward.credit import selected
-from services.reward.rollout_view import first_completion
+from lightwire.services.collector.credit import selected
+from lightwire.plugins.rollout_view import first_completion
 
 
 @dataclass
