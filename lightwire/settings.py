@@ -7,13 +7,26 @@ All settings come from environment variables with the prefix `LW_` (field `kafka
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lightwire.topics import TopicNames
 
 ENV_PREFIX = "LW_"
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+# A setting written as "a, b,c" in the environment: a tuple of its non-empty, stripped parts. NoDecode keeps
+# pydantic-settings from reading the variable as JSON first.
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +45,7 @@ class CommonSettings(BaseSettings):
         description="ClickHouse DSN: chdb:///path (embedded, the default under state_dir) or http://user:pw@host:8123/db.",
     )
     instance_id: str = Field("", description="This process's name in events and logs; defaults to <service>-<pid>.")
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: LogLevel = Field("INFO", description="Python logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line instead of aligned text.")
     api_keys: str = Field("", description="Comma-separated API keys the gateway accepts; empty accepts every caller.")
 

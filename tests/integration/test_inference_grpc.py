@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import grpc
 import httpx
 import pytest
 import pytest_asyncio
 
+from testing.services_fixtures import free_port
 from lightwire.v1 import inference_pb2, inference_pb2_grpc
 from lightwire.services.inference.main import build_engine, serve, start_grpc
 from lightwire.services.inference.servicer import ERROR_KIND_KEY
@@ -21,10 +21,6 @@ pytestmark = pytest.mark.integration
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settings(**overrides) -> InferenceSettings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from lightwire import topics
+from testing.services_fixtures import free_port
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
 from lightwire.v1 import events_pb2
@@ -21,10 +21,6 @@ from lightwire.services.inference.settings import InferenceSettings
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def served_version(client: httpx.AsyncClient, url: str) -> int:

@@ -10,7 +10,7 @@ import torch
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = Path(__file__).with_name("ddp_update.py")
+SCRIPT = Path(__file__).resolve().parents[2] / "testing" / "ddp_update.py"
 # Parameters after one AdamW step at lr 1e-3. The gradient sums differ only in float addition order, but Adam's
 # first step is about lr * sign(g), so float noise in near-zero gradients shows up at a small fraction of lr:
 # 1% of one step. A rank that skipped the all-reduce moves weights by a whole step (about 1e-3).

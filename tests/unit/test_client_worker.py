@@ -249,3 +249,32 @@ async def test_a_rollout_running_while_the_gateway_restarts_is_still_finished():
     finally:
         await (await back).stop(None)
     assert stats.succeeded == 1 and [(f.rollout_id, f.status) for f in hub.finished] == [("r-t0", ev_pb.ROLLOUT_STATUS_SUCCEEDED)]
+
+
+class _SilentStub:
+    """A stub whose calls never answer and ignore their gRPC deadline: what the Worker saw once from FinishRollout."""
+
+    def __getattr__(self, method):
+        async def never(request, metadata=(), timeout=None):
+            await asyncio.Event().wait()
+        return never
+
+
+async def test_every_hub_call_honours_its_deadline_even_when_grpc_does_not():
+    from lightwire_client.hub import AgentHubClient
+
+    client = AgentHubClient("127.0.0.1:1", timeout_s=0.2)
+    client._stub = _SilentStub()
+    calls = {
+        "finish": lambda: client.finish("r", ev_pb.ROLLOUT_STATUS_SUCCEEDED, 1),
+        "start": lambda: client.start("r", "w"),
+        "reward": lambda: client.reward(ev_pb.RolloutReward(value=1.0)),
+        "span": lambda: client.span(ev_pb.AgentSpan()),
+        "heartbeat": lambda: client.heartbeat("w", ["r"]),
+    }
+    for name, call in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await asyncio.wait_for(call(), 5.0)  # the guard: without the client's deadline this is a TimeoutError
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, name
+    # AcquireTask's deadline is its long-poll wait plus the timeout; a silent hub reads as "no task".
+    assert await asyncio.wait_for(client.acquire("w", (), wait_ms=100), 5.0) is None

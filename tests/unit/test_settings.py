@@ -33,3 +33,19 @@ def test_every_field_is_documented():
     for cls in (CommonSettings, StackSettings):
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"
+
+
+def test_comma_lists_are_read_once_the_same_way_everywhere(monkeypatch):
+    from lightwire.services.reward.settings import RewardSettings
+
+    monkeypatch.setenv("LW_REWARD_FUNCTIONS", " exact_match, brevity,,")
+    assert RewardSettings().reward_functions == ("exact_match", "brevity")
+    assert RewardSettings(reward_functions="").reward_functions == ()
+
+
+def test_log_level_is_one_of_the_logging_levels(monkeypatch):
+    monkeypatch.setenv("LW_LOG_LEVEL", "warning")
+    assert CommonSettings().log_level == "WARNING"
+    monkeypatch.setenv("LW_LOG_LEVEL", "loud")
+    with pytest.raises(ValidationError, match="DEBUG"):
+        CommonSettings()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena"]
 THINGS = ["apples", "books", "coins", "stamps", "marbles", "pencils", "shells", "cards"]
@@ -50,11 +48,3 @@ def generate(n_train: int, n_eval: int, seed: int = 0) -> list[Problem]:
             problems.append(p)
     return problems
 
-
-def write_jsonl(problems: list[Problem], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(asdict(p)) + "\n" for p in problems))
-
-
-def read_jsonl(path: Path) -> list[Problem]:
-    return [Problem(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
