@@ -31,7 +31,7 @@ from lightwire.settings import CommonSettings  # noqa: E402
 from lightwire.v1 import events_pb2 as pb  # noqa: E402
 from lightwire.model_cache import ensure_model  # noqa: E402
 from lightwire.services.trainer.collate import collate  # noqa: E402
-from lightwire.services.trainer.policy import Policy  # noqa: E402
+from lightwire.services.trainer.torch_backend import TorchBackend  # noqa: E402
 
 
 def make_batch(sequences: int, prompt: int, response: int) -> pb.TrainingBatch:
@@ -46,7 +46,7 @@ def make_batch(sequences: int, prompt: int, response: int) -> pb.TrainingBatch:
     return batch
 
 
-def bare_step(policy: Policy, seqs) -> float:
+def bare_step(policy: TorchBackend, seqs) -> float:
     """Forward, cross-entropy on the response tokens, backward, AdamW: the floor any RL update pays."""
     t0 = time.perf_counter()
     policy.optimizer.zero_grad(set_to_none=True)
@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     model_dir = ensure_model(args.model, CommonSettings().cache_dir)
     lr = 1e-6
-    policy = Policy(model_dir, device="cpu", lr=lr, micro_batch=args.sequences)
+    policy = TorchBackend(model_dir, device="cpu", lr=lr, micro_batch=args.sequences)
     batch = make_batch(args.sequences, args.prompt, args.response)
     seqs = collate(batch, policy.pad_id)
     tokens = seqs.model_tokens

@@ -15,7 +15,9 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from arith_agent import calculate  # the demo agent's safe evaluator
 from lightwire_client import Rollout, Worker, WorkerConfig
@@ -46,11 +48,25 @@ def reward_for(rollout: Rollout, final_text: str) -> float:
     return float(match is not None and expected is not None and abs(float(match.group(1)) - float(expected)) < 1e-6)
 
 
+_OUTPUT_LOCK = threading.Lock()
+
+
+def print_json_line(obj: object, file: TextIO | None = None) -> None:
+    """One JSON object as one whole line: a single write of the text and its newline, under a lock, then a flush.
+    (`print()` writes the text and the newline separately, so rollouts that finish together on several threads
+    could run their lines together.)"""
+    line = json.dumps(obj) + "\n"
+    with _OUTPUT_LOCK:
+        out = sys.stdout if file is None else file
+        out.write(line)
+        out.flush()
+
+
 def _reported(solve: Callable) -> Callable:
     """Prints one line per finished rollout: its id, the LLM calls it made and the reward it emitted."""
 
     def report(rollout: Rollout, reward: float) -> None:
-        print(json.dumps({"rollout_id": rollout.rollout_id, "calls": rollout.calls, "reward": reward}), flush=True)
+        print_json_line({"rollout_id": rollout.rollout_id, "calls": rollout.calls, "reward": reward})
 
     if inspect.iscoroutinefunction(solve):
         @functools.wraps(solve)
@@ -84,4 +100,4 @@ def serve(solve: Callable, description: str) -> None:
     agent = _reported(functools.partial(solve, max_turns=args.max_turns, max_tokens=args.max_tokens))
     stats = Worker(agent, WorkerConfig(target=args.target, api_key=args.api_key, concurrency=args.concurrency,
                                        max_tasks=args.max_tasks, task_types=(args.task_type,))).run_forever()
-    print(json.dumps({"succeeded": stats.succeeded, "failed": stats.failed, "errors": stats.errors}), file=sys.stderr, flush=True)
+    print_json_line({"succeeded": stats.succeeded, "failed": stats.failed, "errors": stats.errors}, file=sys.stderr)

@@ -14,7 +14,7 @@ from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
 from lightwire.model_cache import ensure_model
 from lightwire.services.trainer.collate import collate
-from lightwire.services.trainer.policy import Policy
+from lightwire.services.trainer.torch_backend import TorchBackend
 
 
 def fixed_batch() -> pb.TrainingBatch:
@@ -35,7 +35,7 @@ def main(out: str) -> None:
     if "RANK" in os.environ:
         dist.init_process_group("gloo")
     torch.manual_seed(0)
-    policy = Policy(ensure_model("tiny-llama", CommonSettings().cache_dir), device="cpu", lr=1e-3, micro_batch=2)
+    policy = TorchBackend(ensure_model("tiny-llama", CommonSettings().cache_dir), device="cpu", lr=1e-3, micro_batch=2)
     metrics = policy.update(collate(fixed_batch(), policy.pad_id))
     if not dist.is_initialized() or dist.get_rank() == 0:
         torch.save({"state": {k: v.detach().clone() for k, v in policy.model.state_dict().items()}, "loss": metrics.loss}, out)

@@ -2,7 +2,7 @@
 
 One batch of tiny-llama sequences (prompts and responses of different lengths, masked observation tokens, unequal
 per-rollout weights, behaviour logprobs off the current policy so both clip bounds bind) goes through two losses:
-ours (services/trainer/grpo.py, as Policy.update computes it) and verl's (our batch layout -> DataProto ->
+ours (services/trainer/grpo.py, as TorchBackend.update computes it) and verl's (our batch layout -> DataProto ->
 left_right_2_no_padding -> verl's ppo_loss with the backend's ActorConfig), the latter fed the model's log-probs
 in the no-padding layout verl's FSDP engine hands it. Both losses and both gradients come back for comparison.
 verl's engine itself needs CUDA (see services/trainer/verl_backend.py), so the forward pass here is the model's.

@@ -54,7 +54,9 @@ def stack_up(
         with console.status("starting the local stack (first run fetches the Kafka jars)"):
             report = stack.up(names)
     except (BrokerError, RuntimeError) as exc:
-        console.print(f"[red]stack up failed:[/] {exc}")
+        from rich.markup import escape
+
+        console.print(f"[red]stack up failed:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from None
     _print_report(report)
     console.print("took " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))

@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from lightwire import topics
 from lightwire.runtime import codec
+from lightwire.runtime.dead_letter import Accepts, build_dead_letter, decode_accepted
 from lightwire.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -104,18 +105,8 @@ class EventProducer:
         await self._producer.send_and_wait(topic, value, key=key)
 
     async def dead_letter(self, record: ConsumerRecord, reason: str, consumer: str) -> None:
-        letter = events_pb2.DeadLetter(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key or b"",
-            value=record.value or b"",
-            reason=reason,
-            consumer=consumer,
-        )
         # Stable id: re-delivery of the same bad record yields the same dead letter.
-        event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{consumer}"
-        await self.send(self.dead_letter_topic, record.key, codec.make_event(self.source, event_id=event_id, dead_letter=letter))
+        await self.send(self.dead_letter_topic, record.key, build_dead_letter(record, reason, consumer=consumer, source=self.source))
 
 
 @dataclass
@@ -127,6 +118,8 @@ class ConsumerConfig:
     auto_offset_reset: str = "earliest"
     # Topics whose records may also be plain JSON feedback (the feedback topic).
     plain_feedback_topics: tuple[str, ...] = ()
+    # Topic -> the payload kinds accepted there (see dead_letter.py); None accepts any kind.
+    accepts: Accepts | None = None
 
 
 class EventConsumer:
@@ -168,13 +161,13 @@ class EventConsumer:
     async def handle(self, record: ConsumerRecord, handler: Handler) -> None:
         allow_json = record.topic in self.config.plain_feedback_topics
         try:
-            decoded = codec.decode(record.value, allow_plain_feedback=allow_json)
+            event = decode_accepted(record, self.config.accepts, allow_plain_feedback=allow_json)
         except codec.InvalidRecord as exc:
             self.dead_lettered += 1
             log.warning("dead-lettered record", extra={"topic": record.topic, "offset": record.offset, "reason": str(exc)})
             await self._producer.dead_letter(record, str(exc), self.config.name)
             return
-        await handler(record, decoded.event)
+        await handler(record, event)
 
     async def seek_to_end(self) -> None:
         await self._consumer.seek_to_end()

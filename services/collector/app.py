@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from tenacity import AsyncRetrying, stop_never, wait_exponential
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from lightwire.runtime import codec
+from lightwire.runtime.dead_letter import build_dead_letter, decode_or_dead_letter
 from lightwire.runtime.kafka import EventProducer, send_by_partition
 from lightwire.v1 import events_pb2
 from lightwire.services.collector.analytics_rows import add_event_rows
@@ -31,7 +31,7 @@ from lightwire.services.collector.group_processor import GroupProcessor
 from lightwire.services.collector.grouping import GroupPolicy
 from lightwire.services.collector.outputs import Outputs, PendingStates, apply_state_writes
 from lightwire.services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
-from lightwire.services.collector.rollout_state import feedback_rollout_id
+from lightwire.services.collector.rollout_state import ROLLOUT_PAYLOADS, feedback_rollout_id
 from lightwire.services.collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class FollowedCounter:
+    """A Prometheus counter that follows a count kept elsewhere (a processor's own tally), by its increments."""
+
+    def __init__(self, counter: Counter):
+        self.counter = counter
+        self.seen = 0
+
+    def follow(self, count: int) -> None:
+        if count > self.seen:
+            self.counter.inc(count - self.seen)
+            self.seen = count
+
+
 @dataclass
 class CollectorMetrics:
     registry: CollectorRegistry
@@ -73,10 +86,11 @@ class CollectorMetrics:
         r = self.registry
         self.events_in = Counter("lw_collector_events_total", "Events consumed, by topic kind", ["kind"], registry=r)
         self.dead_letters = Counter("lw_collector_dead_letters_total", "Records sent to the dead-letter topic", registry=r)
-        self.trajectories = Counter("lw_collector_trajectories_total", "Trajectories released", registry=r)
-        self.batches = Counter("lw_collector_batches_total", "Training batches released", registry=r)
+        # Counted where they happen (RolloutProcessor, GroupProcessor); these follow those counts.
+        self.trajectories = FollowedCounter(Counter("lw_collector_trajectories_total", "Trajectories released", registry=r))
+        self.batches = FollowedCounter(Counter("lw_collector_batches_total", "Training batches released", registry=r))
         self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
-        self.late = Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r)
+        self.late = FollowedCounter(Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r))
         self.pending = Gauge("lw_collector_pending_rollouts", "Rollouts held in this instance's table", registry=r)
         self.stage_seconds = Histogram(
             "lw_collector_stage_seconds", "Time per micro-batch stage", ["stage"], registry=r,
@@ -109,6 +123,9 @@ class Collector:
             producer_max_batch_size=1 << 20,
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.collector_session_timeout_s,
+            # A third of the session timeout, as Kafka advises: two heartbeats can go missing before a member is dropped.
+            broker_heartbeat_interval=settings.collector_session_timeout_s / 3,
             web_enabled=True,
             web_bind=settings.collector_host,
             web_port=settings.collector_port,
@@ -123,6 +140,14 @@ class Collector:
         self.feedback_topic = self.app.topic(self.names.feedback, **raw)
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
         self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
+        # The payload kinds each input topic carries; a record of any other kind is dead-lettered with the reason.
+        self.accepts: dict[str, frozenset[str]] = {
+            self.names.rollout_events: ROLLOUT_PAYLOADS,
+            self.names.feedback: frozenset({"feedback"}),
+            self.names.train_steps: frozenset({"train_step"}),
+            self.names.weights: frozenset({"weight_version"}),
+            self.groups_topic.get_topic_name(): frozenset({"trajectory"}),
+        }
         if settings.collector_batch_delivery:
             # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
             self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
@@ -179,12 +204,8 @@ class Collector:
     async def _write_retrying(self, out: Outputs) -> None:
         """A failed sink holds the stream (backpressure) and is retried; it never lets the batch be acknowledged."""
         for record, reason in out.dead_letters:
-            letter = events_pb2.DeadLetter(
-                topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
-                value=record.value or b"", reason=reason, consumer=self.settings.app_id(),
-            )
-            event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-{self.settings.app_id()}"
-            out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), codec.make_event(self.source, event_id=event_id, dead_letter=letter))
+            letter = build_dead_letter(record, reason, consumer=self.settings.app_id(), source=self.source)
+            out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), letter)
             self.metrics.dead_letters.inc()
         out.dead_letters.clear()
         saved = {table: dict(rows) for table, rows in out.rows.rows.items()}
@@ -238,17 +259,12 @@ class Collector:
                 await producer.start()
                 self.producer = producer
 
-    def _decode(self, events, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
-        return self._decode_messages([event.message for event in events], out, allow_plain_feedback)
-
-    def _decode_messages(self, messages, out: Outputs, allow_plain_feedback: bool = False) -> list[events_pb2.Event]:
-        decoded = []
-        for message in messages:
-            try:
-                decoded.append(codec.decode(message.value, allow_plain_feedback=allow_plain_feedback).event)
-            except codec.InvalidRecord as exc:
-                out.dead_letters.append((message, str(exc)))
-        return decoded
+    def _decode(self, messages, out: Outputs) -> list[tuple[object, events_pb2.Event]]:
+        """Every consumer's decoding: the (message, event) pairs of the messages that decode to a kind their topic
+        accepts; the rest go to `out.dead_letters` with the reason. Plain JSON is accepted on the feedback topic only."""
+        feedback = self.names.feedback
+        return decode_or_dead_letter(messages, lambda message, reason: out.dead_letters.append((message, reason)), self.accepts,
+                                     allow_plain_feedback=lambda message: message.topic == feedback)
 
     # -- agents ---------------------------------------------------------------------------------------------
 
@@ -287,12 +303,7 @@ class Collector:
             # applied in order with the rollout's other events, by the instance that owns the rollout.
             async for events in acked_batches(stream, batch_max, within):
                 out = Outputs()
-                for event, message in zip(self._decode_pairs(events, out), [e.message for e in events]):
-                    if event is None:
-                        continue
-                    if event.WhichOneof("payload") != "feedback":
-                        out.dead_letters.append((message, f"expected feedback, got {event.WhichOneof('payload')}"))
-                        continue
+                for message, event in self._decode([e.message for e in events], out):
                     rollout_id = feedback_rollout_id(event.feedback)
                     if not rollout_id:
                         out.dead_letters.append((message, "feedback names no rollout: call_id must be '<rollout_id>/<seq>'"))
@@ -305,7 +316,7 @@ class Collector:
         async def trainer_events(stream):
             async for events in acked_batches(stream, batch_max, within):
                 out = Outputs()
-                for event in self._decode(events, out):
+                for _, event in self._decode([e.message for e in events], out):
                     self.metrics.events_in.labels(event.WhichOneof("payload")).inc()
                     add_event_rows(out.rows, event)
                 await self.write(out)
@@ -351,7 +362,7 @@ class Collector:
     def _assemble_rollouts(self, messages) -> Outputs:
         t0 = time.perf_counter()
         out = Outputs()
-        decoded = self._decode_messages(messages, out)
+        decoded = [event for _, event in self._decode(messages, out)]
         kinds: dict[str, int] = {}
         for event in decoded:
             kind = event.WhichOneof("payload")
@@ -368,7 +379,7 @@ class Collector:
     async def _group_step(self, messages) -> None:
         """Group the member trajectories, write, then apply state: the caller acknowledges only after this returns."""
         out = Outputs()
-        trajectories = [e.trajectory for e in self._decode_messages(messages, out) if e.WhichOneof("payload") == "trajectory"]
+        trajectories = [event.trajectory for _, event in self._decode(messages, out)]
         async with self.group_lock():
             self.groups.handle(trajectories, now_ms(), out)
             self._count_batches(out)
@@ -455,20 +466,9 @@ class Collector:
         if self._pipeline_failure is not None:
             raise self._pipeline_failure
 
-    def _decode_pairs(self, events, out: Outputs) -> list[events_pb2.Event | None]:
-        result: list[events_pb2.Event | None] = []
-        for event in events:
-            try:
-                result.append(codec.decode(event.message.value, allow_plain_feedback=True).event)
-            except codec.InvalidRecord as exc:
-                out.dead_letters.append((event.message, str(exc)))
-                result.append(None)
-        return result
-
     def _count_released(self, out: Outputs) -> None:
-        n = sum(1 for _, _, e in out.records if e.WhichOneof("payload") == "trajectory" and e.event_id.startswith("traj-"))
-        self.metrics.trajectories.inc(n)
-        self.metrics.late.inc(sum(1 for _, _, e in out.records if e.event_id.startswith("late-")))
+        self.metrics.trajectories.follow(self.rollouts.released)
+        self.metrics.late.follow(self.rollouts.late_rewards)
 
     def _count_batches(self, out: Outputs) -> None:
-        self.metrics.batches.inc(sum(1 for _, _, e in out.records if e.WhichOneof("payload") == "batch"))
+        self.metrics.batches.follow(self.groups.batches)

@@ -82,8 +82,9 @@ class TrajectoryFinalizer:
         built = trajectory_builder.build(c.calls, merge=self.merge_turns, train_agents=self.train_agents, into=trajectory.transitions)
         trajectory.merge_mismatches = built.mismatches
         step_rewards = credit.step_rewards_by_call(built.call_ids, view.step_rewards)
-        per_transition = credit.assign(self.credit, reward, len(built.transitions), gamma=self.gamma, step_rewards=step_rewards)
-        for transition, value in zip(built.transitions, per_transition):
+        # Credit over the steps; the further completions of an n > 1 call share their step's (trajectory_builder.py).
+        per_step = credit.assign(self.credit, reward, built.steps, gamma=self.gamma, step_rewards=step_rewards)
+        for transition, value in zip(built.transitions, built.per_transition(per_step)):
             transition.reward = value
         return components
 

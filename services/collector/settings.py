@@ -22,6 +22,11 @@ class CollectorSettings(ServiceSettings):
         description="Take rollout events from Faust's fetch loop in whole fetched batches (services/collector/batch_delivery.py) "
         "instead of through a Faust stream record by record; false uses the plain Faust agent.",
     )
+    collector_session_timeout_s: float = Field(
+        10.0, ge=6.0, le=300.0,
+        description="How long the consumer group waits for a silent collector (killed, frozen) before its partitions move "
+        "to a live one. Faust's default of 60 s stalled trajectories that long after a kill -9; the broker's minimum is 6 s.",
+    )
     collector_rollout_timeout_s: float = Field(
         300.0, description="A rollout with no finish event, or missing calls, this long after its last event completes as timed out."
     )
@@ -55,7 +60,6 @@ class CollectorSettings(ServiceSettings):
     collector_remote_reward_target: str = Field("", description="host:port of the gRPC Reward service that scores 'remote:<name>' rewards.")
     collector_remote_reward_timeout_s: float = Field(5.0, description="Longest wait for one remote score; past it the component is left out.")
     collector_attributors: str = Field("all", description="Comma-separated error attributors to run, or 'all'.")
-    collector_sink_flush_rows: int = Field(5000, description="Analytics rows buffered before an insert is forced.")
 
     @model_validator(mode="after")
     def _check(self) -> "CollectorSettings":

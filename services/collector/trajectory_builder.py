@@ -5,12 +5,21 @@ the behaviour logprobs recorded at sampling. With merging on, a call whose promp
 prompt+response exactly joins it: the tokens in between (tool results, new user turns) are appended as observations
 with mask 0 and logprob 0. A call that does not extend it starts a new transition and is counted as a mismatch, so
 a chat template that rewrites history shows up in the numbers instead of silently training on the wrong context.
+
+Calls with several completions (n > 1): every completion is a sample of the same state, and each one trains. The
+completion with index 0 is the one the agent continued from, so it alone takes part in merging, as above. Each other
+completion becomes a transition of its own: the call's prompt token ids, its own completion token ids and logprobs,
+mask 1, never merged with anything. These sample transitions come after the rollout's step transitions (in call seq
+order, then completion index) and are not steps of their own: credit is assigned over the steps, and a sample shares
+the credit of the step that holds its call's completion 0 (`BuiltTransitions.per_transition`). A sample without
+tokens is left out; one without a logprob per token gets logprobs 0 and is counted in `missing_logprobs`. A call whose
+completion 0 has no tokens is skipped whole (counted in `skipped`), its other completions with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableSequence, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lightwire.v1 import events_pb2
 from lightwire.services.collector.credit import selected
@@ -28,6 +37,17 @@ class BuiltTransitions:
     missing_logprobs: int = 0
     # Calls that produced no completion tokens (failed calls): nothing to train on.
     skipped: int = 0
+    # The further completions of n > 1 calls: transitions[len(call_ids) + i] is a sample of step sample_steps[i].
+    sample_steps: list[int] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        """Transitions that are steps (credit is assigned over these); the samples follow them."""
+        return len(self.call_ids)
+
+    def per_transition(self, per_step: Sequence[float]) -> list[float]:
+        """One value per transition from one per step: each sample takes its step's."""
+        return list(per_step) + [per_step[step] for step in self.sample_steps]
 
 
 def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents: Iterable[str] = (),
@@ -45,11 +65,12 @@ def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents:
     # be compared with them; most mismatches show in the length alone.
     lengths: list[int] = []
     contexts: list[list[int] | None] = []
+    samples: list[tuple[int, events_pb2.LlmCall, events_pb2.Completion]] = []  # (step, call, completion)
     for call in sorted(calls, key=_seq):
         agent = call.agent_name
         if chosen and not selected(agent, chosen):
             continue
-        completion = first_completion(call)
+        completion, others = _completions(call)
         tokens = completion.token_ids
         n = len(tokens)
         if not n:
@@ -79,6 +100,7 @@ def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents:
                 contexts[index] += observation
                 contexts[index] += tokens
                 lengths[index] = len(prompt) + n
+                samples.extend((index, call, c) for c in others)
                 continue
             out.mismatches += 1
         out.transitions.append(new_transition(
@@ -90,7 +112,33 @@ def build(calls: Sequence[events_pb2.LlmCall], merge: bool = True, train_agents:
             lengths.append(len(call.prompt_token_ids) + n)
             contexts.append(None)
         last_of_agent[agent] = len(out.transitions) - 1
+        samples.extend((len(out.transitions) - 1, call, c) for c in others)
+    for step, call, completion in samples:
+        tokens = completion.token_ids
+        n = len(tokens)
+        if not n:
+            continue
+        logprobs = completion.logprobs
+        if len(logprobs) != n:
+            out.missing_logprobs += 1
+            logprobs = [0.0] * n
+        out.transitions.append(new_transition(
+            call_id=call.call_id, seq=call.seq, prompt_token_ids=call.prompt_token_ids, response_token_ids=tokens,
+            response_mask=[1] * n, response_logprobs=logprobs, model_version=call.model_version, agent_name=call.agent_name,
+            merged_calls=1,
+        ))
+        out.sample_steps.append(step)
     return out
+
+
+def _completions(call: events_pb2.LlmCall) -> tuple[events_pb2.Completion, list[events_pb2.Completion]]:
+    """The completion the agent continued from (`first_completion`'s) and the call's other completions, by index."""
+    completions = call.completions
+    if len(completions) <= 1:
+        return first_completion(call), []
+    position = next((i for i, c in enumerate(completions) if c.index == 0), 0)
+    others = [c for i, c in enumerate(completions) if i != position]
+    return completions[position], sorted(others, key=lambda c: c.index)
 
 
 def _context(transitions: list[events_pb2.Transition], contexts: list[list[int] | None], index: int) -> list[int]:

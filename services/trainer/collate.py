@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lightwire.services.trainer.grpo import group_advantages
 from lightwire.v1 import events_pb2
 
 
@@ -60,24 +61,33 @@ def carries_no_signal(seqs: Sequences, kl_coef: float) -> bool:
 
 
 def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = True, batch_weight: float = 1.0) -> Sequences:
-    rows, advantages, weights = [], [], []
-    for group in batch.groups:
-        # Group statistics come from one reward per rollout; each transition is then scored against them with
-        # its own (credit-assigned) reward, which for "identical" credit is plain GRPO.
-        rewards = torch.tensor([t.reward for t in group.trajectories], dtype=torch.float32)
-        centre = rewards.mean() if len(rewards) else torch.tensor(0.0)
-        spread = rewards.std(unbiased=True) if (scale_by_std and len(rewards) > 1) else torch.tensor(1.0)
+    """One row per transition with response tokens; its advantage is grpo.group_advantages of the transition's
+    (credit-assigned) reward against its group's rollout rewards, and its weight the rollout's share."""
+    rows, scores, row_group, weights = [], [], [], []
+    rollout_rewards, rollout_group = [], []
+    for g, group in enumerate(batch.groups):
         for trajectory in group.trajectories:
+            # Every rollout counts in its group's statistics, even one left without trainable tokens.
+            rollout_rewards.append(trajectory.reward)
+            rollout_group.append(g)
             n = max(1, len(trajectory.transitions))
             for t in trajectory.transitions:
                 if not t.response_token_ids:
                     continue
                 rows.append(t)
-                advantages.append(float((t.reward - centre) / (spread + 1e-6)) if spread > 0 or not scale_by_std else 0.0)
+                scores.append(t.reward)
+                row_group.append(g)
                 # Per-rollout averaging: a rollout's transitions share one rollout's weight.
                 weights.append(batch_weight / n)
     if not rows:
         raise ValueError(f"batch {batch.batch_id} has no trainable tokens")
+    advantages = group_advantages(torch.tensor(rollout_rewards), torch.tensor(rollout_group), scale_by_std,
+                                  scores=torch.tensor(scores), score_group=torch.tensor(row_group))
+    return _pad(rows, pad_id, advantages, torch.tensor(weights))
+
+
+def _pad(rows: list[events_pb2.Transition], pad_id: int, advantages: torch.Tensor, weights: torch.Tensor) -> Sequences:
+    """The transitions' exact token ids, right-padded, with masks and behaviour logprobs at the predicting positions."""
     length = max(len(t.prompt_token_ids) + len(t.response_token_ids) for t in rows)
     ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), length), dtype=torch.long)
@@ -90,4 +100,4 @@ def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = T
         # Response token k sits at position p + k and is predicted by the logits at p + k - 1.
         mask[i, p - 1 : p - 1 + r] = torch.tensor(list(t.response_mask), dtype=torch.float32)
         behaviour[i, p - 1 : p - 1 + r] = torch.tensor(list(t.response_logprobs), dtype=torch.float32)
-    return Sequences(ids, attention, mask, behaviour, torch.tensor(advantages), torch.tensor(weights))
+    return Sequences(ids, attention, mask, behaviour, advantages, weights)

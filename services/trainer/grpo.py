@@ -11,24 +11,41 @@ import torch
 MAX_LOG_RATIO = 20.0
 
 
-def group_advantages(rewards: torch.Tensor, group_index: torch.Tensor, scale_by_std: bool = True, eps: float = 1e-6) -> torch.Tensor:
-    """(r - mean of its group) / (std of its group + eps), rewards and group ids both [N] -> [N].
+def group_advantages(rewards: torch.Tensor, group_index: torch.Tensor, scale_by_std: bool = True, eps: float = 1e-6, *,
+                     scores: torch.Tensor | None = None, score_group: torch.Tensor | None = None) -> torch.Tensor:
+    """(score - mean of its group's rewards) / (sample std of those rewards + eps).
 
-    The sample (unbiased) std, as TRL; a group whose rewards are all equal, or of one rollout, gives zeros: no signal.
+    `rewards` and `group_index` [N] give each group's statistics, one reward per rollout. `scores` and `score_group`
+    [M] are what gets scored against them: by default the rewards themselves ([N] -> [N], plain GRPO); the trainer
+    passes one (credit-assigned) reward per transition, so a rollout's steps can differ in credit while the group's
+    centre and scale stay one per rollout.
+
+    The sample (unbiased) std, as TRL. A group whose rewards are all equal gives zeros to all its scores: no signal,
+    and transition rewards are not blown up by 1 / eps. A group of one rollout (no std) is only centred.
     `scale_by_std=False` keeps only the centring (Dr. GRPO), so groups with tiny spread are not amplified.
     """
-    if rewards.shape != group_index.shape or rewards.dim() != 1:
-        raise ValueError(f"rewards {tuple(rewards.shape)} and group_index {tuple(group_index.shape)} must be the same 1-d shape")
-    rewards = rewards.float()
-    advantages = torch.zeros_like(rewards)
+    _check_same_1d(rewards, group_index, "rewards", "group_index")
+    if (scores is None) != (score_group is None):
+        raise ValueError("scores and score_group go together")
+    if scores is None:
+        scores, score_group = rewards, group_index
+    _check_same_1d(scores, score_group, "scores", "score_group")
+    rewards, scores = rewards.float(), scores.float()
+    advantages = torch.zeros_like(scores)
     for g in torch.unique(group_index):
-        members = group_index == g
-        r = rewards[members]
-        centred = r - r.mean()
+        r = rewards[group_index == g]
+        members = score_group == g
+        centred = scores[members] - r.mean()
         if scale_by_std and r.numel() > 1:
-            centred = centred / (r.std(unbiased=True) + eps)
+            spread = r.std(unbiased=True)
+            centred = centred / (spread + eps) if spread > 0 else torch.zeros_like(centred)
         advantages[members] = centred
     return advantages
+
+
+def _check_same_1d(values: torch.Tensor, index: torch.Tensor, values_name: str, index_name: str) -> None:
+    if values.shape != index.shape or values.dim() != 1:
+        raise ValueError(f"{values_name} {tuple(values.shape)} and {index_name} {tuple(index.shape)} must be the same 1-d shape")
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -15,7 +15,8 @@ from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import events_pb2
 from lightwire.services.trainer import staleness
-from lightwire.services.trainer.backend import TrainerBackend, UpdateMetrics, build_backend
+from lightwire.services.trainer.backend import TrainerBackend, UpdateMetrics
+from lightwire.services.trainer.backend_choice import build_backend
 from lightwire.services.trainer.checkpoints import CheckpointStore
 from lightwire.services.trainer.collate import carries_no_signal, collate
 from lightwire.services.trainer.settings import TrainerSettings
@@ -33,9 +34,9 @@ def resolve_model_dir(settings: TrainerSettings) -> Path:
 
 
 class Trainer:
-    def __init__(self, settings: TrainerSettings, policy: TrainerBackend, producer: EventProducer, registry: CollectorRegistry):
+    def __init__(self, settings: TrainerSettings, backend: TrainerBackend, producer: EventProducer, registry: CollectorRegistry):
         self.settings = settings
-        self.policy = policy
+        self.backend = backend
         self.producer = producer
         self.names = settings.topic_names()
         self.store = CheckpointStore(settings.checkpoint_dir(), settings.trainer_keep_checkpoints)
@@ -68,7 +69,7 @@ class Trainer:
             log.info("dropped a stale batch", extra={"batch_id": batch.batch_id, "lag": decision.lag})
             self.batches_done += 1
             return
-        seqs = collate(batch, self.policy.pad_id, self.settings.trainer_scale_by_std, decision.weight)
+        seqs = collate(batch, self.backend.pad_id, self.settings.trainer_scale_by_std, decision.weight)
         updated = not carries_no_signal(seqs, self.settings.trainer_kl_coef)
         if not updated:
             # Every group's rollouts scored alike and there is no KL term: the gradient is exactly zero, yet AdamW would
@@ -79,7 +80,7 @@ class Trainer:
             self.skipped_counter.inc()
             log.info("no update: the batch carries no signal", extra={"batch_id": batch.batch_id})
         else:
-            metrics = await asyncio.to_thread(self.policy.update, seqs)
+            metrics = await asyncio.to_thread(self.backend.update, seqs)
             self.updates.inc()
             self.updates_since_publish += 1
         self.step += 1
@@ -102,7 +103,7 @@ class Trainer:
         self.updates_since_publish = 0
         version = self.version + 1
         formats: list[str] = []
-        uri = await asyncio.to_thread(self.store.write, version, lambda d: formats.append(self.policy.save(d)))
+        uri = await asyncio.to_thread(self.store.write, version, lambda d: formats.append(self.backend.save(d)))
         self.version = version
         self.version_gauge.set(version)
         announcement = events_pb2.WeightVersion(model=self.settings.trainer_model, version=version, uri=uri,
@@ -119,11 +120,11 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
     torch.manual_seed(settings.trainer_seed)
     if settings.trainer_threads > 0:
         torch.set_num_threads(settings.trainer_threads)
-    policy = await asyncio.to_thread(build_backend, settings, model_dir)
+    backend = await asyncio.to_thread(build_backend, settings, model_dir)
     names = settings.topic_names()
     registry = CollectorRegistry()
     async with EventProducer(settings.kafka_bootstrap, instance_name("trainer", settings), dead_letter_topic=names.dead_letter) as producer:
-        trainer = Trainer(settings, policy, producer, registry)
+        trainer = Trainer(settings, backend, producer, registry)
         consumer = EventConsumer(ConsumerConfig(settings.kafka_bootstrap, f"{settings.topic_prefix}trainer", (names.batches,), name="trainer"), producer)
         await consumer.start()
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from lightwire.services.trainer.staleness import StalePolicy
 from lightwire.settings import ServiceSettings
 
 
@@ -21,13 +22,14 @@ class TrainerSettings(ServiceSettings):
     trainer_max_grad_norm: float = Field(1.0, description="Gradient clipping norm.")
     trainer_lora: bool = Field(False, description="Train a LoRA adapter (peft) instead of every weight.")
     trainer_lora_rank: int = Field(16, description="LoRA rank.")
-    trainer_clip_low: float = Field(0.2, description="Lower clip of the importance ratio (1 - clip_low).")
+    # The loss settings are checked where the loss is configured (grpo.LossConfig), once for every caller.
+    trainer_clip_low: float = Field(0.2, description="Lower clip of the importance ratio (1 - clip_low), in [0, 1).")
     trainer_clip_high: float = Field(0.28, description="Upper clip of the importance ratio (1 + clip_high).")
     trainer_kl_coef: float = Field(0.0, description="Weight of the k3 KL penalty to the base model; 0 turns it off.")
     trainer_scale_by_std: bool = Field(True, description="Divide group-centred rewards by the group's std.")
     trainer_temperature: float = Field(1.0, description="Sampling temperature the behaviour logprobs were taken at.")
     trainer_max_staleness: int = Field(4, description="Largest (current - batch) version gap trained at full weight.")
-    trainer_stale_policy: Literal["drop", "reweight"] = Field("drop", description="What happens to staler batches.")
+    trainer_stale_policy: StalePolicy = Field("drop", description="What happens to staler batches.")
     trainer_micro_batch: int = Field(8, description="Sequences per forward/backward pass (gradients accumulate).")
     trainer_gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass instead of keeping them: on SmolLM2-135M with "
@@ -45,8 +47,6 @@ class TrainerSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check(self) -> "TrainerSettings":
-        if not 0 <= self.trainer_clip_low < 1:
-            raise ValueError("LW_TRAINER_CLIP_LOW must be in [0, 1)")
         if self.trainer_micro_batch < 1 or self.trainer_publish_every < 1:
             raise ValueError("LW_TRAINER_MICRO_BATCH and LW_TRAINER_PUBLISH_EVERY must be at least 1")
         return self

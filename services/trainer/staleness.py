@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Policy = Literal["drop", "reweight"]
+StalePolicy = Literal["drop", "reweight"]
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class StalenessDecision:
     lag: int
 
 
-def decide(batch_version: int, current_version: int, max_staleness: int, policy: Policy) -> StalenessDecision:
+def decide(batch_version: int, current_version: int, max_staleness: int, policy: StalePolicy) -> StalenessDecision:
     """Lag = current - batch version. Within the bound: weight 1. Beyond it: dropped, or weighted 1/(1 + excess)."""
     lag = max(0, current_version - batch_version)
     if lag <= max_staleness:

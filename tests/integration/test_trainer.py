@@ -18,7 +18,7 @@ from lightwire.services.inference.engine import GenerationRequest, SamplingOptio
 from lightwire.services.inference.hf_engine import HfEngine
 from lightwire.model_cache import ensure_model
 from lightwire.services.trainer.collate import collate
-from lightwire.services.trainer.policy import Policy
+from lightwire.services.trainer.torch_backend import TorchBackend
 from testing.kafka_reading import read_until_end
 from testing.services_fixtures import ServiceProcess, free_port, service_env
 
@@ -55,7 +55,7 @@ async def sample_batch(model_dir: Path, groups: int = 2, size: int = 4) -> pb.Tr
 
 def test_trainer_logprobs_match_the_inference_engine(tiny):
     batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
-    policy = Policy(tiny, device="cpu")
+    policy = TorchBackend(tiny, device="cpu")
     seqs = collate(batch, policy.pad_id)
     import torch
 
@@ -72,7 +72,7 @@ def test_gradient_checkpointing_gives_the_same_update(tiny):
     import torch
 
     batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
-    plain, checkpointed = (Policy(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag) for flag in (False, True))
+    plain, checkpointed = (TorchBackend(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag) for flag in (False, True))
     seqs = collate(batch, plain.pad_id)
     before = {n: p.detach().clone() for n, p in plain.model.named_parameters()}
     plain.update(seqs)

@@ -20,6 +20,23 @@ def test_group_advantages_normalise_within_each_group():
     assert group_advantages(rewards, groups, scale_by_std=False)[:3].tolist() == pytest.approx([1 / 3, -2 / 3, 1 / 3])
 
 
+def test_transition_scores_are_centred_and_scaled_by_their_groups_rollout_rewards():
+    # group 0: rollout rewards [2, 0, 4] -> mean 2, sample std sqrt((0 + 4 + 4) / 2) = 2
+    # group 1: rollout rewards [0.5, 0.5] -> no spread; group 2: one rollout, reward 1 -> mean 1, no std
+    rewards, groups = torch.tensor([2.0, 0.0, 4.0, 0.5, 0.5, 1.0]), torch.tensor([0, 0, 0, 1, 1, 2])
+    # per-transition credit: the first rollout's two steps scored 2 and 1, one of group 1's 0.2, group 2's 0.4
+    scores, score_group = torch.tensor([2.0, 1.0, 0.0, 4.0, 0.5, 0.2, 1.0, 0.4]), torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
+    adv = group_advantages(rewards, groups, scores=scores, score_group=score_group)
+    # group 0: (s - 2) / 2; group 1: zeros however the steps were credited; group 2: s - 1, not scaled
+    assert adv.tolist() == pytest.approx([0.0, -0.5, -1.0, 1.0, 0.0, 0.0, 0.0, -0.6], rel=1e-5, abs=1e-6)
+    centred = group_advantages(rewards, groups, scale_by_std=False, scores=scores, score_group=score_group)
+    assert centred.tolist() == pytest.approx([0.0, -1.0, -2.0, 2.0, 0.0, -0.3, 0.0, -0.6], rel=1e-5, abs=1e-6)
+    with pytest.raises(ValueError, match="go together"):
+        group_advantages(rewards, groups, scores=scores)
+    with pytest.raises(ValueError, match="same 1-d shape"):
+        group_advantages(rewards, groups, scores=scores, score_group=score_group[:2])
+
+
 def test_token_logprobs_apply_temperature():
     logits = torch.tensor([[[0.0, math.log(3.0)]]])  # p = [1/4, 3/4] at T=1
     assert token_logprobs(logits, torch.tensor([[1]])).item() == pytest.approx(math.log(0.75))

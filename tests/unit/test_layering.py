@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,13 @@ VENV_BIN = Path(sys.executable).parent
 def installed(tmp_path_factory) -> Path:
     """A real, non-editable install of this checkout (no dependencies: they are not what is checked)."""
     target = tmp_path_factory.mktemp("site")
+    # From a copy: setuptools builds in the source tree's build/, and a stale build/lib would ship modules since deleted.
+    source = tmp_path_factory.mktemp("src") / "lightwire"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".lightwire", "build", "*.egg-info", "__pycache__",
+                                                              "demo-results", "node_modules", ".pytest_cache"))
     # uv is in the dev lock (the venv has no pip); the build uses the venv's setuptools, offline.
     cmd = [str(VENV_BIN / "uv"), "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--python", sys.executable,
-           "--target", str(target), str(ROOT)]
+           "--target", str(target), str(source)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=target,
                           env={**os.environ, "UV_CACHE_DIR": str(target.parent / "uv-cache")})
     assert done.returncode == 0, done.stderr

@@ -35,3 +35,29 @@ def test_sequences_keep_the_captured_tokens_and_align_masks_with_the_predicting_
 def test_an_empty_batch_is_refused():
     with pytest.raises(ValueError, match="no trainable tokens"):
         collate(pb.TrainingBatch(batch_id="b"), pad_id=0)
+
+
+def test_advantages_score_each_transitions_credit_against_its_groups_rollout_rewards():
+    step = [1, 2]  # every transition: prompt [1, 2], one model token
+    batch = pb.TrainingBatch(batch_id="b", groups=[
+        # rollout rewards [2, 0, 4]: mean 2, sample std 2; rollout a credits its two steps 2 and 1
+        pb.TrajectoryGroup(group_id="spread", trajectories=[
+            traj("a", 2.0, [tr(step, [3], [1], [-0.1], 2.0), tr(step, [4], [1], [-0.1], 1.0)]),
+            traj("b", 0.0, [tr(step, [5], [1], [-0.1], 0.0)]),
+            # c's first transition has no response tokens: no row, yet it still halves c's other step's weight
+            traj("c", 4.0, [tr(step, [], [], [], 4.0), tr(step, [6], [1], [-0.1], 4.0)]),
+        ]),
+        # rollout rewards [0.5, 0.5]: zero spread, so no signal even for d's step credited 0.2
+        pb.TrajectoryGroup(group_id="flat", trajectories=[
+            traj("d", 0.5, [tr(step, [7], [1], [-0.1], 0.5), tr(step, [8], [1], [-0.1], 0.2)]),
+            traj("e", 0.5, [tr(step, [9], [1], [-0.1], 0.5)]),
+        ]),
+    ])
+    scaled = collate(batch, pad_id=0)
+    # (credit - 2) / 2 for the first group's rows a1, a2, b, c2; zeros for d1, d2, e
+    assert scaled.advantages.tolist() == pytest.approx([0.0, -0.5, -1.0, 1.0, 0.0, 0.0, 0.0], rel=1e-5, abs=1e-6)
+    assert scaled.weights.tolist() == [0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 1.0]
+    # Dr. GRPO (no std): credit - group mean, which for the flat group keeps d2's lower credit: 0.2 - 0.5 = -0.3
+    centred = collate(batch, pad_id=0, scale_by_std=False, batch_weight=0.5)
+    assert centred.advantages.tolist() == pytest.approx([0.0, -1.0, -2.0, 2.0, 0.0, -0.3, 0.0], rel=1e-5, abs=1e-6)
+    assert centred.weights.tolist() == [0.25, 0.25, 0.5, 0.25, 0.25, 0.25, 0.5]

@@ -14,7 +14,7 @@ from lightwire.services.trainer.main import Trainer
 from lightwire.services.trainer.settings import TrainerSettings
 
 
-class RecordingPolicy:
+class RecordingBackend:
     pad_id = 0
 
     def __init__(self) -> None:
@@ -50,7 +50,7 @@ def batch_event(batch_id: str, rewards: list[list[float]]) -> pb.Event:
 
 def test_a_batch_without_signal_is_counted_but_not_trained_or_published(tmp_path):
     settings = TrainerSettings(state_dir=tmp_path, trainer_kl_coef=0.0)
-    policy, producer = RecordingPolicy(), RecordingProducer()
+    policy, producer = RecordingBackend(), RecordingProducer()
     trainer = Trainer(settings, policy, producer, CollectorRegistry())
     names = settings.topic_names()
 
@@ -70,7 +70,7 @@ def test_a_batch_without_signal_is_counted_but_not_trained_or_published(tmp_path
 
 def test_with_a_kl_term_a_flat_batch_still_trains(tmp_path):
     settings = TrainerSettings(state_dir=tmp_path, trainer_kl_coef=0.05)
-    policy, producer = RecordingPolicy(), RecordingProducer()
+    policy, producer = RecordingBackend(), RecordingProducer()
     trainer = Trainer(settings, policy, producer, CollectorRegistry())
     asyncio.run(trainer.handle(None, batch_event("flat", [[1.0, 1.0]])))
     assert policy.updates == 1 and trainer.version == 2 and trainer.skipped == 0

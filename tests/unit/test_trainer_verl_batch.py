@@ -106,10 +106,10 @@ def test_the_torch_path_never_imports_verl():
     script = f"""
 import sys
 import lightwire.services.trainer.main
-from lightwire.services.trainer.backend import build_backend
+from lightwire.services.trainer.backend_choice import build_backend
 from lightwire.services.trainer.settings import TrainerSettings
 backend = build_backend(TrainerSettings(trainer_backend="torch"), {str(model_dir)!r})
-assert type(backend).__name__ == "Policy", type(backend)
+assert type(backend).__name__ == "TorchBackend", type(backend)
 print(sorted(m for m in sys.modules if m == "verl" or m.startswith("verl.")))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)

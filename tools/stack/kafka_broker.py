@@ -15,6 +15,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from lightwire.tools.stack.ports import check_ports_free
 from lightwire.tools.stack.processes import ManagedProcess
 from lightwire.tools.stack.settings import StackSettings
 
@@ -26,6 +27,19 @@ MAIN_CLASS = "kafka.Kafka"
 
 class BrokerError(RuntimeError):
     pass
+
+
+# Ids Kafka's own Uuid.randomUuid() never hands out: the zero id and the metadata topic's id.
+_RESERVED_IDS = {"AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAQ"}
+
+
+def new_cluster_id() -> str:
+    """A random cluster id the way `kafka-storage random-uuid` makes one: a UUID in URL-safe base64 without padding,
+    redrawn while it starts with '-' (as org.apache.kafka.common.Uuid.randomUuid() does) or is a reserved id."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-") and cluster_id not in _RESERVED_IDS:
+            return cluster_id
 
 
 class KafkaBroker:
@@ -98,23 +112,29 @@ class KafkaBroker:
             "-cp", f"{self.libs_dir}/*", main_class, *args,
         ]
 
+    def format_command(self, cluster_id: str) -> list[str]:
+        # `--cluster-id=<id>` in one argument: a separate argument that starts with '-' would be read as an option.
+        return self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={self.config_file}")
+
     def format_storage(self) -> bool:
         """Format KRaft storage on first start only; returns whether it formatted."""
         if (self.data_dir / "meta.properties").exists():
             return False
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)),
-            capture_output=True, text=True,
-        )
+        result = subprocess.run(self.format_command(new_cluster_id()), capture_output=True, text=True)
         if result.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         return True
+
+    def ports(self) -> dict[int, str]:
+        return {self.settings.kafka_port: "LW_KAFKA_PORT (the Kafka broker)",
+                self.settings.kafka_controller_port: "LW_KAFKA_CONTROLLER_PORT (the Kafka controller)"}
 
     def start(self) -> float:
         """Start (if not running) and wait until it answers; returns the seconds it took."""
         t0 = time.monotonic()
         if not self.process.running():
+            # Another broker on our ports would answer wait_ready() for ours, which then dies on a bind error.
+            check_ports_free(self.ports(), self.settings.state_dir)
             self.ensure_jars()
             self.write_config()
             self.format_storage()

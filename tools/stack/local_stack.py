@@ -15,6 +15,7 @@ from lightwire.analytics.store import AnalyticsStore
 from lightwire.runtime.kafka import describe_topics, ensure_topics
 from lightwire.tools.stack.health import wait_healthy
 from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.ports import check_ports_free
 from lightwire.tools.stack.processes import ManagedProcess
 from lightwire.tools.stack.settings import StackSettings
 
@@ -57,11 +58,14 @@ class LocalStack:
 
     def up(self, services: list[str] | None = None) -> StackReport:
         report = StackReport()
+        names = self.settings.service_names() if services is None else services
+        # Before anything starts: a port held by a process this stack did not start would answer our health checks
+        # for it, and our own process would die on "address already in use" a moment later.
+        check_ports_free(self.ports_to_claim(names), self.settings.state_dir)
         report.timings_s["kafka"] = self.broker.start()
         t0 = time.monotonic()
         report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, topics.topic_specs(self.settings.topic_partitions, self.settings.topic_names())))
         report.timings_s["topics"] = time.monotonic() - t0
-        names = self.settings.service_names() if services is None else services
         if "collector" not in names and not self.service("collector").running():
             # In embedded mode the collector owns chDB; with no collector running the stack applies the schema.
             t0 = time.monotonic()
@@ -79,9 +83,19 @@ class LocalStack:
         report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
         return report
 
+    def ports_to_claim(self, names: list[str]) -> dict[int, str]:
+        """Port -> what needs it, for what `up` would start now: the broker's unless ours runs, each service's unless
+        ours (by pid file in this state directory) runs."""
+        wanted: dict[int, str] = {}
+        if not self.broker.process.running():
+            wanted |= self.broker.ports()
+        for name in names:
+            if not self.service(name).running():
+                wanted |= _service_ports(name)
+        return wanted
+
     def start_service(self, name: str) -> None:
-        module = importlib.import_module(f"lightwire.services.{name}.settings")
-        service_settings = module.Settings()
+        service_settings = _service_settings(name)
         proc = self.service(name)
         proc.start([sys.executable, "-m", "lightwire.tools.cli", "serve", name], env=self.service_env())
         url = service_settings.health_url()
@@ -90,6 +104,8 @@ class LocalStack:
                          SERVICE_START_TIMEOUT_S, interval_s=0.5)
         except TimeoutError as exc:
             raise RuntimeError(f"service {name}: {exc}; see {proc.log_file}") from None
+        if not proc.running():
+            raise RuntimeError(f"service {name} exited right after answering its health check; see {proc.log_file}")
 
     def down(self) -> list[str]:
         """Stop services (newest first) and then the broker; data stays in the state directory."""
@@ -123,3 +139,15 @@ class LocalStack:
             except Exception as exc:  # status must report, not crash, on a half-started broker
                 report.components[0].detail += f" (not answering: {exc})"
         return report
+
+
+def _service_settings(name: str):
+    return importlib.import_module(f"lightwire.services.{name}.settings").Settings()
+
+
+def _service_ports(name: str) -> dict[int, str]:
+    """Port -> "LW_<SETTING> (service <name>)" for each port the service listens on."""
+    settings = _service_settings(name)
+    fields = {getattr(settings, f): f for f in type(settings).model_fields if f.endswith("_port")}
+    return {port: f"LW_{fields[port].upper()} (service {name})" if port in fields else f"a port of service {name}"
+            for port in settings.listen_ports()}

@@ -1,4 +1,5 @@
-"""The policy being trained: a transformers causal LM (optionally a peft LoRA on it), its optimizer, one GRPO update."""
+"""The torch trainer backend (LW_TRAINER_BACKEND=torch): the policy being trained as a transformers causal LM
+(optionally a peft LoRA on it), its AdamW optimizer, one GRPO update; CPU or GPU, data parallel under torchrun."""
 
 from __future__ import annotations
 
@@ -27,7 +28,20 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Policy:
+def _sum_across_ranks(trainable: list[torch.nn.Parameter], sums: list[float]) -> list[float]:
+    """Gradients and metric sums added over all ranks; a parameter no local sequence reached still joins with zeros."""
+    import torch.distributed as dist
+
+    for p in trainable:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+    totals = torch.tensor(sums)
+    dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+    return totals.tolist()
+
+
+class TorchBackend:
     def __init__(self, model_dir: Path, *, device: str = "auto", lr: float = 1e-5, weight_decay: float = 0.0,
                  lora_rank: int | None = None, loss: LossConfig = LossConfig(), temperature: float = 1.0,
                  max_grad_norm: float = 1.0, micro_batch: int = 8, gradient_checkpointing: bool = False):
@@ -88,7 +102,17 @@ class Policy:
         self.optimizer.zero_grad(set_to_none=True)
         total_weight = float(seqs.weights.sum()) or 1.0
         mine = seqs.take(list(range(rank, len(seqs), world))) if world > 1 else seqs
-        loss_sum = kl_sum = clip_sum = ratio_sum = 0.0
+        sums = self._accumulate(mine, total_weight)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if world > 1:
+            sums = _sum_across_ranks(trainable, sums)
+        torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
+        self.optimizer.step()
+        return UpdateMetrics(*sums, seqs.model_tokens, time.perf_counter() - t0)
+
+    def _accumulate(self, mine: Sequences, total_weight: float) -> list[float]:
+        """Backward passes over this rank's sequences; returns its weighted (loss, kl, clip fraction, ratio mean)."""
+        sums = [0.0, 0.0, 0.0, 0.0]
         # Micro-batches of similar lengths, each cut to its own longest row: padding is computed for nothing.
         mine = mine.sorted_by_length()
         for start in range(0, len(mine), self.micro_batch):
@@ -101,27 +125,12 @@ class Policy:
             )
             share = float(part.weights.sum()) / total_weight
             (out.loss * share).backward()
-            loss_sum += float(out.loss.detach()) * share
-            kl_sum += out.kl * share
-            clip_sum += out.clip_fraction * share
-            ratio_sum += out.ratio_mean * share
+            for i, value in enumerate((float(out.loss.detach()), out.kl, out.clip_fraction, out.ratio_mean)):
+                sums[i] += value * share
             del logprobs, ref, out
             if self.device.type == "cpu":
                 release_free_memory()
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        if world > 1:
-            import torch.distributed as dist
-
-            for p in trainable:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            totals = torch.tensor([loss_sum, kl_sum, clip_sum, ratio_sum])
-            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
-            loss_sum, kl_sum, clip_sum, ratio_sum = totals.tolist()
-        torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
-        self.optimizer.step()
-        return UpdateMetrics(loss_sum, kl_sum, clip_sum, ratio_sum, seqs.model_tokens, time.perf_counter() - t0)
+        return sums
 
     def _reference_logprobs(self, part: Sequences) -> torch.Tensor | None:
         if self.loss_config.kl_coef <= 0:
