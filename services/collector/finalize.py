@@ -37,7 +37,7 @@ class TrajectoryFinalizer:
             credit=settings.collector_credit,
             gamma=settings.collector_gamma,
             merge_turns=settings.collector_merge_turns,
-            train_agents=frozenset(a.strip() for a in settings.collector_train_agents.split(",") if a.strip()),
+            train_agents=frozenset(settings.collector_train_agents),
         )
 
     def __post_init__(self) -> None:

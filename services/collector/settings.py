@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lightwire.settings import ServiceSettings
+from lightwire.settings import CommaList, ServiceSettings
 
 
 class CollectorSettings(ServiceSettings):
@@ -50,7 +50,7 @@ class CollectorSettings(ServiceSettings):
     collector_merge_turns: bool = Field(True, description="Merge calls whose prompt extends the previous prompt+completion into one sequence.")
     collector_credit: str = Field("identical", description="Credit assignment: identical, discounted or per_step.")
     collector_gamma: float = Field(1.0, description="Discount for credit assignment 'discounted'.")
-    collector_train_agents: str = Field("", description="Comma-separated agent names whose calls are trained; empty trains all.")
+    collector_train_agents: CommaList = Field((), description="Comma-separated agent names whose calls are trained; empty trains all.")
     collector_rewards: str = Field(
         "task_completion", description="Reward pipeline by default: comma-separated name[:weight] of registered reward functions."
     )

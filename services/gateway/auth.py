@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 
 
 class ApiKeys:
-    def __init__(self, keys_csv: str):
-        self.keys = tuple(k.strip().encode() for k in keys_csv.split(",") if k.strip())
+    def __init__(self, keys: Iterable[str]):
+        self.keys = tuple(k.encode() for k in keys)
 
     @property
     def open(self) -> bool:

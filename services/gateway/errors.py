@@ -46,3 +46,19 @@ def upstream_timeout(message: str = "the model did not answer in time") -> Gatew
 def unauthenticated() -> GatewayError:
     return GatewayError(401, "Missing or wrong API key: send `Authorization: Bearer <key>`.", "invalid_request_error",
                         code="invalid_api_key")
+
+
+def body_too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"The request body is larger than this gateway accepts ({limit} bytes, LW_GATEWAY_MAX_REQUEST_BYTES).",
+                        code="request_too_large")
+
+
+def http_status(status: int, message: str) -> GatewayError:
+    """A status the router chose (404 unknown route, 405 wrong method, ...), as an OpenAI error."""
+    return GatewayError(status, message, "invalid_request_error" if status < 500 else "api_error",
+                        code={404: "unknown_url", 405: "method_not_allowed"}.get(status))
+
+
+def internal() -> GatewayError:
+    return GatewayError(500, "The gateway failed to handle the request; see its log.", "api_error", code="internal_error",
+                        error_class=UPSTREAM_ERROR)

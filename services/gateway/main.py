@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 def _gauges(registry: CollectorRegistry, sink: EventSink, pool: TaskPool, rollouts: Rollouts) -> None:
     Gauge("lw_gateway_events_sent", "Events Kafka acknowledged", registry=registry).set_function(lambda: sink.sent)
     Gauge("lw_gateway_events_spooled", "Events that went through the spool", registry=registry).set_function(lambda: sink.spooled)
+    Gauge("lw_gateway_events_truncated", "Events sent cut down: whole they were too large for Kafka", registry=registry).set_function(
+        lambda: sink.truncated)
+    Gauge("lw_gateway_events_undeliverable", "Events that could never go, even cut down (dead-lettered)",
+          registry=registry).set_function(lambda: sink.undeliverable)
     Gauge("lw_gateway_spool_bytes_pending", "Spooled bytes not yet in Kafka", registry=registry).set_function(
         lambda: sink.spool.size - sink.spool.offset)
     Gauge("lw_gateway_active_rollouts", "Rollouts this gateway supervises", registry=registry).set_function(lambda: len(rollouts.active))
@@ -57,7 +61,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
         log.warning("upstream not answering yet; will ask again at the first call", extra={"error": exc.message})
 
     sink = EventSink(settings.kafka_bootstrap, settings.spool_dir(), send_timeout_s=settings.gateway_kafka_timeout_s,
-                     linger_ms=settings.gateway_kafka_linger_ms)
+                     linger_ms=settings.gateway_kafka_linger_ms, dead_letter_topic=names.dead_letter, source=gateway_id)
     await sink.start()
     recorder = Recorder(sink, names.rollout_events, gateway_id)
 
@@ -91,7 +95,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
 
     chat = ChatServing(upstream, recorder, catalog)
     completions = CompletionServing(upstream, recorder, catalog)
-    app = build_app(chat, completions, keys, registry, health, on_rollout_call=rollouts.touch)
+    app = build_app(chat, completions, keys, registry, health, on_rollout_call=rollouts.touch,
+                    max_request_bytes=settings.gateway_max_request_bytes)
     if ready is not None:
         ready.set()
     try:

@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lightwire.services.gateway import errors
 
+# The integer ranges of the Inference contract's fields (proto/lightwire/v1/inference.proto): a number outside them
+# cannot be put on the wire, so it is the caller's mistake (a 400 naming the field), never a 500.
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -46,10 +51,10 @@ class SamplingFields(BaseModel):
     model: str = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
     n: int = Field(1, ge=1, le=16)
     stop: list[str] | None = Field(None, max_length=4)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     stream: bool = False
     stream_options: StreamOptions | None = None
     # Engine-only fields come back only when asked for (vLLM's spelling).
@@ -69,7 +74,7 @@ class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=0, description="Only the sampled token's logprob is recorded.")
 
@@ -88,7 +93,7 @@ class ChatCompletionRequest(SamplingFields):
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[int] | list[str] = Field(min_length=1)
-    max_tokens: int | None = Field(16, ge=1)
+    max_tokens: int | None = Field(16, ge=1, le=INT32_MAX)
     logprobs: int | None = Field(None, ge=0, le=0, description="Only the sampled token's logprob is recorded.")
     echo: Literal[False] = False
     best_of: int | None = Field(None, ge=1, le=1)
@@ -101,6 +106,8 @@ class CompletionRequest(SamplingFields):
             if len(value) != 1:
                 raise ValueError("batched prompts are not supported: send one prompt per request")
             return value[0]
+        if isinstance(value, list) and not all(0 <= t <= INT32_MAX for t in value):
+            raise ValueError(f"prompt token ids must be integers from 0 to {INT32_MAX}")
         return value
 
     @property

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lightwire.settings import ServiceSettings
+from lightwire.settings import CommaList, ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
@@ -24,7 +24,8 @@ class GatewaySettings(ServiceSettings):
         1, description="Weight version stamped on calls served by an HTTP upstream that does not report one."
     )
     gateway_public_url: str = Field("", description="Base URL agents reach this gateway at; default http://127.0.0.1:<http port>.")
-    gateway_model_aliases: str = Field("default", description="Comma-separated extra model names accepted for the upstream's model.")
+    gateway_model_aliases: CommaList = Field(("default",), description="Comma-separated extra model names accepted for the upstream's model.")
+    api_keys: CommaList = Field((), description="Comma-separated API keys the gateway accepts (LW_API_KEYS); empty accepts every caller.")
     gateway_upstream_timeout_s: float = Field(300.0, description="Longest wait for one generation before answering 504.")
     gateway_acquire_wait_ms: int = Field(5000, description="Longest long-poll of AcquireTask when the client names none.")
     gateway_heartbeat_interval_ms: int = Field(2000, description="Heartbeat interval the gateway asks workers for.")
@@ -40,12 +41,17 @@ class GatewaySettings(ServiceSettings):
         "uvloop", description="Event loop of the gateway process; uvloop takes about a third off its per-call CPU (bench/gateway.py).")
     gateway_kafka_linger_ms: int = Field(
         20, description="How long the event producer gathers calls into one Kafka request; the caller never waits on it.")
+    gateway_max_request_bytes: int = Field(
+        8 << 20, description="Largest call request body accepted (default 8 MiB); a bigger one is answered 413 without being "
+        "read further, and its call is recorded without the body.")
     gateway_kafka_timeout_s: float = Field(5.0, description="A send Kafka has not acknowledged in this long goes to the spool.")
 
     @model_validator(mode="after")
     def _check(self) -> "GatewaySettings":
         if self.gateway_max_attempts < 1:
             raise ValueError("LW_GATEWAY_MAX_ATTEMPTS must be at least 1 (the first hand-out counts)")
+        if self.gateway_max_request_bytes < 1:
+            raise ValueError("LW_GATEWAY_MAX_REQUEST_BYTES must be at least 1")
         if self.gateway_task_prefetch < 1:
             raise ValueError("LW_GATEWAY_TASK_PREFETCH must be at least 1")
         if self.gateway_heartbeat_timeout_s * 1000 <= self.gateway_heartbeat_interval_ms:
@@ -62,7 +68,7 @@ class GatewaySettings(ServiceSettings):
         return self.gateway_spool_dir or self.state_dir / "gateway-spool"
 
     def model_aliases(self) -> frozenset[str]:
-        return frozenset(a.strip() for a in self.gateway_model_aliases.split(",") if a.strip())
+        return frozenset(self.gateway_model_aliases)
 
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_http_port}/healthz"

@@ -81,7 +81,7 @@ def gateway():
     recorder = Recorder(sink, "lw.rollout-events", "gw-test")
     catalog = ModelCatalog(upstream, frozenset({"default"}))
     touched: list[str] = []
-    app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys("k1,k2"),
+    app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys(("k1", "k2")),
                     CollectorRegistry(), lambda: _ok(), on_rollout_call=touched.append)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers={"authorization": "Bearer k1"})
     return client, sink, upstream, touched
@@ -259,3 +259,119 @@ async def test_a_client_that_leaves_mid_stream_is_recorded(gateway):
     [call] = sink.calls()
     assert (call.http_status, call.error_class) == (499, "client_closed")
     await asyncio.sleep(0)
+
+
+# Numbers outside the Inference contract's integer fields (int32 max_tokens and token ids, int64 seed) are the
+# caller's mistake: a 400 naming the field, not a 500 from the protobuf encoder.
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", chat(max_tokens=2**31), "max_tokens"),
+    ("/v1/chat/completions", chat(max_tokens=2**63), "max_tokens"),
+    ("/v1/chat/completions", chat(max_completion_tokens=2**40), "max_completion_tokens"),
+    ("/v1/chat/completions", chat(seed=2**63), "seed"),
+    ("/v1/chat/completions", chat(seed=-(2**63) - 1), "seed"),
+    ("/v1/completions", {"model": "default", "prompt": [1, 2**40]}, "prompt"),
+    ("/v1/completions", {"model": "default", "prompt": [-1]}, "prompt"),
+    ("/v1/completions", {"model": "default", "prompt": "x", "max_tokens": 2**31}, "max_tokens"),
+    ("/v1/chat/completions", chat(max_tokens=2**70), "max_tokens"),  # past 64 bits: orjson reads a float
+])
+async def test_numbers_the_contract_cannot_carry_are_400s(gateway, path, body, param):
+    client, sink, upstream, _ = gateway
+    reply = await client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error" and error["param"] == param
+    assert not upstream.requests and sink.calls()[0].http_status == 400
+
+
+async def test_the_largest_numbers_the_contract_carries_still_pass(gateway):
+    client, _, upstream, _ = gateway
+    reply = await client.post("/v1/chat/completions", json=chat(max_tokens=2**31 - 1, seed=2**63 - 1))
+    assert reply.status_code == 200
+    assert (upstream.requests[0].sampling.max_tokens, upstream.requests[0].sampling.seed) == (2**31 - 1, 2**63 - 1)
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/v2/nothing", 404),
+    ("POST", "/rollouts/a%2Fb/v1/chat/completions", 404),  # a rollout id holds no slash, encoded or not
+    ("POST", "/rollouts/a/b/v1/completions", 404),
+    ("GET", "/v1/chat/completions", 405),
+    ("GET", "/rollouts/r/v1/completions", 405),
+])
+async def test_router_errors_are_openai_shaped(gateway, method, path, status):
+    client, sink, *_ = gateway
+    reply = await client.request(method, path, json=chat() if method == "POST" else None)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error" and error["message"]
+    if status == 405:
+        assert reply.headers["allow"] == "POST"
+    assert sink.events == []
+
+
+async def test_an_unexpected_failure_is_an_openai_500(gateway, monkeypatch):
+    client, sink, upstream, _ = gateway
+
+    async def broken(request):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(upstream, "generate", broken)
+    reply = await client.post("/v1/chat/completions", json=chat())
+    assert reply.status_code == 500 and reply.json()["error"]["type"] == "api_error" and reply.json()["error"]["code"] == "internal_error"
+
+
+async def test_openapi_schema_documents_the_call_routes_from_the_one_route_table(gateway):
+    from lightwire.services.gateway.app import _CALL_PATH, CALL_ROUTES, PREFIXES
+
+    client, *_ = gateway
+    reply = await client.get("/openapi.json")
+    assert reply.status_code == 200
+    schema = reply.json()
+    posts = {path for path, ops in schema["paths"].items() if "post" in ops}
+    assert posts == {prefix + "/v1/" + r.path for prefix in PREFIXES for r in CALL_ROUTES}
+    chat_body = schema["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert chat_body == "#/components/schemas/ChatCompletionRequest"
+    components = schema["components"]["schemas"]
+    assert components["ChatCompletionRequest"]["properties"]["max_tokens"]["anyOf"][0]["maximum"] == 2**31 - 1
+    assert "ChatMessage" in components and "CompletionRequest" in components
+    assert any(p["name"] == "rollout_id" for p in schema["paths"]["/rollouts/{rollout_id}/v1/completions"]["post"]["parameters"])
+    # The raw-ASGI fast path takes exactly the POST routes FastAPI declares, and nothing else.
+    for path in posts:
+        assert _CALL_PATH.match(path.replace("{rollout_id}", "r-1"))
+    assert not _CALL_PATH.match("/v1/models") and not _CALL_PATH.match("/rollouts/a/b/v1/completions")
+
+
+async def test_the_fastapi_app_alone_serves_the_call_routes(gateway):
+    """Without the raw-ASGI fast path in front, the same table's FastAPI routes answer the same way."""
+    client, sink, *_ = gateway
+    inner = httpx.AsyncClient(transport=httpx.ASGITransport(client._transport.app.app), base_url="http://gw",
+                              headers={"authorization": "Bearer k1"})
+    assert (await inner.post("/rollouts/r-in/v1/chat/completions", json=chat())).status_code == 200
+    assert (await inner.post("/v1/completions", json={"model": "default", "prompt": "x"})).status_code == 200
+    assert (await inner.post("/v1/chat/completions", json=chat(seed=2**63))).status_code == 400
+    assert [c.rollout_id for c in sink.calls()] == ["r-in", "", ""]
+
+
+@pytest.fixture
+def small_gateway():
+    sink, upstream = FakeSink(), FakeUpstream()
+    recorder = Recorder(sink, "lw.rollout-events", "gw-test")
+    catalog = ModelCatalog(upstream, frozenset({"default"}))
+    app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys(()),
+                    CollectorRegistry(), lambda: _ok(), max_request_bytes=1000)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw"), sink, upstream
+
+
+async def test_a_body_over_the_limit_is_413_and_recorded_without_its_body(small_gateway):
+    client, sink, upstream = small_gateway
+    big = orjson.dumps(chat(messages=[{"role": "user", "content": "x" * 5000}]))
+    reply = await client.post("/rollouts/r-big/v1/chat/completions", content=big, headers={"content-type": "application/json"})
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large" and reply.json()["error"]["type"] == "invalid_request_error"
+
+    async def chunks():  # no content-length: the limit holds on the stream itself
+        for _ in range(10):
+            yield b"x" * 500
+
+    assert (await client.post("/v1/chat/completions", content=chunks())).status_code == 413
+    assert [(c.http_status, c.request_json) for c in sink.calls()] == [(413, ""), (413, "")] and not upstream.requests
+    assert (await client.post("/v1/chat/completions", json=chat())).status_code == 200  # at the limit's side: served

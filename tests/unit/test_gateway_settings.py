@@ -24,7 +24,8 @@ def test_contradictions_are_refused(bad):
 
 
 def test_api_keys():
-    keys = ApiKeys(" a, b ,")
+    assert GatewaySettings(api_keys=" a, b ,").api_keys == ("a", "b")
+    keys = ApiKeys(GatewaySettings(api_keys=" a, b ,").api_keys)
     assert keys.allows("Bearer a") and keys.allows("bearer b") and not keys.allows("Bearer c") and not keys.allows(None)
     assert keys.allows_grpc((("authorization", "Bearer b"),)) and not keys.allows_grpc(())
-    assert ApiKeys("").allows(None) and ApiKeys("").open
+    assert ApiKeys(()).allows(None) and ApiKeys(()).open

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
@@ -46,6 +47,7 @@ class FlakySink(EventSink):
             raise KafkaUnavailable("down")
         self.kafka.extend(value for _, _, value in records)
         self.sent += len(records)
+        return []
 
     async def _drop_producer(self):
         pass
@@ -96,3 +98,126 @@ async def test_unreachable_broker_spools_instead_of_blocking(tmp_path):
     assert sink.spool.pending and not sink.kafka_ok
     await sink.stop(drain_timeout_s=0.1)
     assert codec.decode(SpoolFile(tmp_path).read(10)[0][0][2]).event.event_id == "e1"
+
+
+# Records that can never go: too large for the producer or the broker, or not encodable. Each must leave the stream
+# behind it moving (before the fix the sink took them for "Kafka unavailable" and retried them at the spool's head).
+
+class SizeLimitedSink(FlakySink):
+    """Kafka whose broker refuses any record over `broker_limit` bytes, as MessageSizeTooLargeError does."""
+
+    def __init__(self, spool_dir, broker_limit=1 << 30, **kw):
+        super().__init__(spool_dir)
+        self.broker_limit = broker_limit
+        self.topics: list[str] = []
+        self.__dict__.update(kw)
+
+    async def _send(self, records):
+        await asyncio.sleep(0)
+        if self.down:
+            raise KafkaUnavailable("down")
+        rejected = []
+        for i, (topic, _, value) in enumerate(records):
+            if len(value) > self.broker_limit:
+                rejected.append((i, "MessageSizeTooLargeError()"))
+            else:
+                self.kafka.append(value)
+                self.topics.append(topic)
+        self.sent += len(records) - len(rejected)
+        return rejected
+
+    def events(self):
+        return [codec.decode(v).event for v in self.kafka]
+
+
+def big_call(i: int, json_bytes: int) -> events_pb2.Event:
+    call = events_pb2.LlmCall(rollout_id="r", call_id=f"r/{i}", seq=i, request_json="x" * json_bytes, response_json="{}",
+                              prompt_token_ids=range(100), http_status=200)
+    call.completions.add(index=0, text="hello", token_ids=[7, 8, 9])
+    return codec.make_event("t", event_id=f"e{i}", llm_call=call)
+
+
+async def test_a_call_too_large_for_the_producer_goes_truncated_with_its_token_ids_and_the_next_follows(tmp_path):
+    sink = SizeLimitedSink(tmp_path, max_record_bytes=64 << 10)
+    await sink.start()
+    sink.publish("t", "r", big_call(1, 1 << 20))
+    sink.publish("t", "r", event(2))
+    assert await sink.drained(2)
+    first, second = sink.events()
+    call = first.llm_call
+    assert first.event_id == "e1" and list(call.prompt_token_ids) == list(range(100)) and list(call.completions[0].token_ids) == [7, 8, 9]
+    assert json.loads(call.request_json)["lightwire_truncated"] is True and call.response_json == "{}"  # a small field stays
+    assert second.event_id == "e2" and (sink.truncated, sink.undeliverable) == (1, 0) and not sink.spool.pending
+    await sink.stop()
+
+
+async def test_an_oversized_record_at_the_head_of_the_spool_does_not_block_what_follows(tmp_path):
+    """The broker's own limit is below the producer's: the spooled record is refused for good, sent cut down, and
+    the spool moves on to the records behind it."""
+    sink = SizeLimitedSink(tmp_path, broker_limit=200_000)
+    sink.down = True
+    await sink.start()
+    sink.publish("t", "r", big_call(1, 300_000))
+    for i in range(2, 5):
+        sink.publish("t", "r", event(i))
+    await asyncio.sleep(0.3)
+    assert sink.spool.pending
+    sink.down = False
+    assert await sink.drained(5)
+    assert [e.event_id for e in sink.events()] == ["e2", "e3", "e4", "e1"]  # e1 goes again, cut down, after its batch
+    assert json.loads(sink.events()[-1].llm_call.request_json)["lightwire_truncated"] and sink.truncated == 1
+    await sink.stop()
+
+
+async def test_what_cannot_be_cut_down_is_dead_lettered_with_its_reason(tmp_path):
+    sink = SizeLimitedSink(tmp_path, max_record_bytes=4096, dead_letter_topic="dlq", source="gw")
+    await sink.start()
+    span = events_pb2.AgentSpan(rollout_id="r", span_id="s", attributes={"blob": "y" * 10_000})
+    sink.publish("t", "r", codec.make_event("t", event_id="big-span", span=span))
+    sink.publish("t", "r", event(2))
+    assert await sink.drained(2)
+    letter, after = sink.events()
+    assert sink.topics == ["dlq", "t"] and after.event_id == "e2" and sink.undeliverable == 1
+    assert letter.event_id == "dl-t-producer-big-span" and letter.dead_letter.topic == "t" and letter.dead_letter.key == b"r"
+    assert "big-span" in letter.dead_letter.reason and "record limit" in letter.dead_letter.reason
+    await sink.stop()
+
+
+async def test_an_unencodable_event_is_dead_lettered_and_the_sink_keeps_going(tmp_path, monkeypatch):
+    real = codec.encode
+
+    def encode(e):
+        if e.event_id == "bad":
+            raise ValueError("cannot encode")
+        return real(e)
+
+    monkeypatch.setattr(codec, "encode", encode)
+    sink = SizeLimitedSink(tmp_path, dead_letter_topic="dlq")
+    await sink.start()
+    sink.publish("t", "r", events_pb2.Event(event_id="bad", reward=events_pb2.RolloutReward(rollout_id="r")))
+    sink.publish("t", "r", event(2))
+    assert await sink.drained(2)
+    assert sink.topics == ["dlq", "t"] and "cannot encode" in sink.events()[0].dead_letter.reason
+    await sink.stop()
+
+
+async def test_the_real_producer_refusing_a_record_as_too_large_is_not_kafka_unavailable(tmp_path):
+    """aiokafka raises MessageSizeTooLargeError from send() itself; that record is reported, the rest are sent."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    class Producer:
+        def __init__(self):
+            self.sent = []
+
+        async def send(self, topic, value, key=None, headers=None):
+            if len(value) > 100:
+                raise MessageSizeTooLargeError("too big")
+            self.sent.append(value)
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+    sink = EventSink("unused:1", tmp_path)
+    sink._producer = Producer()
+    rejected = await sink._send([("t", None, b"a" * 10), ("t", None, b"b" * 1000), ("t", None, b"c")])
+    assert [i for i, _ in rejected] == [1] and sink._producer.sent == [b"a" * 10, b"c"] and sink.sent == 2

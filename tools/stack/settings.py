@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from lightwire.settings import CommonSettings
+from lightwire.settings import CommaList, CommonSettings
 
 
 class StackSettings(CommonSettings):
@@ -16,8 +16,8 @@ class StackSettings(CommonSettings):
     topic_partitions: int = Field(4, description="Partitions of the rollout-keyed topics (the unit of collector scale-out).")
     java: str = Field("java", description="The java executable (Java 17 or newer).")
     mvn: str = Field("mvn", description="The Maven executable that fetches the broker jars.")
-    stack_services: str = Field(
-        "",
+    stack_services: CommaList = Field(
+        (),
         description="Comma-separated Lightwire services `stack up` starts after the broker, in order "
         "(e.g. inference,gateway,collector,trainer); empty starts only the infrastructure.",
     )
@@ -27,4 +27,4 @@ class StackSettings(CommonSettings):
         return f"127.0.0.1:{self.kafka_port}"
 
     def service_names(self) -> list[str]:
-        return [s.strip() for s in self.stack_services.split(",") if s.strip()]
+        return list(self.stack_services)
