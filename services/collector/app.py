@@ -1,5 +1,9 @@
 """The collector's Faust application: agents over the rollout, feedback, trainer and group topics, a timer, web views.
 
+This module wires the parts together; each job lives in its own module: app construction (faust_app.py), metrics
+(metrics.py), decoding and dead letters (decoding.py), retried writes (write_retries.py), the rollout pipeline
+(rollout_pipeline.py) and the rollout table's direct changelog writes (changelog_writes.py).
+
 Offsets: agents consume with `noack_take` and acknowledge a micro-batch themselves, after its analytics rows are
 inserted and its records acknowledged by the broker; a failing sink is retried and holds the stream, and an agent
 that crashes never acknowledges its batch (plain `take` would, on the way out). Faust flushes table changelogs
@@ -14,27 +18,24 @@ records (one per released rollout) arrive by batch delivery as well, into a task
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, stop_never, wait_exponential
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
-from lightwire.runtime.dead_letter import build_dead_letter, decode_or_dead_letter
-from lightwire.runtime.kafka import EventProducer, send_by_partition
-from lightwire.v1 import events_pb2
 from lightwire.services.collector.analytics_rows import add_event_rows
 from lightwire.services.collector.analytics_writer import AnalyticsWriter
-from lightwire.services.collector.batch_delivery import BatchDeliveryApp
+from lightwire.services.collector.changelog_writes import ChangelogWriter
+from lightwire.services.collector.decoding import Decoder
+from lightwire.services.collector.faust_app import build_app, quiet_kafka_client_logs
 from lightwire.services.collector.group_processor import GroupProcessor
 from lightwire.services.collector.grouping import GroupPolicy
+from lightwire.services.collector.metrics import CollectorMetrics
 from lightwire.services.collector.outputs import Outputs, PendingStates, apply_state_writes
+from lightwire.services.collector.rollout_pipeline import RolloutPipeline
 from lightwire.services.collector.rollout_processor import Finalize, RolloutProcessor, Timing
-from lightwire.services.collector.rollout_state import ROLLOUT_PAYLOADS, feedback_rollout_id
+from lightwire.services.collector.rollout_state import feedback_rollout_id
 from lightwire.services.collector.settings import CollectorSettings
-
-log = logging.getLogger(__name__)
+from lightwire.services.collector.write_retries import OutputWriter
 
 
 async def acked_batches(stream, batch_max: int, within: float):
@@ -50,52 +51,8 @@ async def acked_batches(stream, batch_max: int, within: float):
             await manual.ack(event)
 
 
-def quiet_kafka_client_logs() -> None:
-    """aiokafka logs every produced record at debug level, and building each record costs more than sending it.
-
-    The Faust worker sets up logging after the app is built, so this runs once the worker is up.
-    """
-    root = logging.getLogger()
-    logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.getEffectiveLevel()))
-    # Faust's topics log every changelog record they publish at debug level too.
-    logging.getLogger("faust.topics").setLevel(max(logging.INFO, root.getEffectiveLevel()))
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class FollowedCounter:
-    """A Prometheus counter that follows a count kept elsewhere (a processor's own tally), by its increments."""
-
-    def __init__(self, counter: Counter):
-        self.counter = counter
-        self.seen = 0
-
-    def follow(self, count: int) -> None:
-        if count > self.seen:
-            self.counter.inc(count - self.seen)
-            self.seen = count
-
-
-@dataclass
-class CollectorMetrics:
-    registry: CollectorRegistry
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.events_in = Counter("lw_collector_events_total", "Events consumed, by topic kind", ["kind"], registry=r)
-        self.dead_letters = Counter("lw_collector_dead_letters_total", "Records sent to the dead-letter topic", registry=r)
-        # Counted where they happen (RolloutProcessor, GroupProcessor); these follow those counts.
-        self.trajectories = FollowedCounter(Counter("lw_collector_trajectories_total", "Trajectories released", registry=r))
-        self.batches = FollowedCounter(Counter("lw_collector_batches_total", "Training batches released", registry=r))
-        self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
-        self.late = FollowedCounter(Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r))
-        self.pending = Gauge("lw_collector_pending_rollouts", "Rollouts held in this instance's table", registry=r)
-        self.stage_seconds = Histogram(
-            "lw_collector_stage_seconds", "Time per micro-batch stage", ["stage"], registry=r,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-        )
 
 
 class Collector:
@@ -106,59 +63,35 @@ class Collector:
         self.partitions = partitions
         self.metrics = CollectorMetrics(CollectorRegistry())
         self.source = settings.instance_id or f"collector-{settings.app_id()}"
-        app_id = settings.app_id()
-        self.app = BatchDeliveryApp(
-            app_id,
-            broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
-            store="memory://",
-            topic_partitions=partitions,
-            topic_replication_factor=1,
-            table_standby_replicas=0,
-            producer_acks=-1,
-            producer_max_request_size=16 << 20,
-            # Faust's producer carries the table changelogs: one write per rollout per batch. Its defaults (no linger,
-            # 16 KiB batches) send them in many small requests, and each request costs the event loop more than
-            # the records in it.
-            producer_linger=0.005,
-            producer_max_batch_size=1 << 20,
-            consumer_auto_offset_reset="earliest",
-            broker_commit_interval=1.0,
-            broker_session_timeout=settings.collector_session_timeout_s,
-            # A third of the session timeout, as Kafka advises: two heartbeats can go missing before a member is dropped.
-            broker_heartbeat_interval=settings.collector_session_timeout_s / 3,
-            web_enabled=True,
-            web_bind=settings.collector_host,
-            web_port=settings.collector_port,
-            web_in_thread=False,
-            datadir=str((settings.state_dir / "collector" / app_id).resolve()),
-            autodiscover=False,
-        )
-        # Topics do not derive their codec from the type (tables do): without "raw" Faust would try JSON.
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.app = build_app(settings, settings.app_id(), partitions)
+        self._build_topics(settings.app_id())
+        self.outputs = OutputWriter(settings, writer, self.names, self.source, self.metrics)
         table_types = {"key_type": bytes, "value_type": bytes}
-        self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
-        self.feedback_topic = self.app.topic(self.names.feedback, **raw)
-        self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
-        self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
-        # The payload kinds each input topic carries; a record of any other kind is dead-lettered with the reason.
-        self.accepts: dict[str, frozenset[str]] = {
-            self.names.rollout_events: ROLLOUT_PAYLOADS,
-            self.names.feedback: frozenset({"feedback"}),
-            self.names.train_steps: frozenset({"train_step"}),
-            self.names.weights: frozenset({"weight_version"}),
-            self.groups_topic.get_topic_name(): frozenset({"trajectory"}),
-        }
-        if settings.collector_batch_delivery:
-            # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
-            self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
-        # Outputs go through a plain aiokafka producer: pipelined sends, far less per-record work than Faust's.
-        # Created on the worker's loop (aiokafka binds to the loop it is made on).
-        self.producer: EventProducer | None = None
-        self._producer_started: asyncio.Lock | None = None
         self.rollout_table = self.app.Table("rollouts", partitions=partitions, use_partitioner=True, **table_types)
         self.group_table = self.app.Table("groups", partitions=1, use_partitioner=True, **table_types)
         # Assembly reads through the states of micro-batches still being written (pipelining, see rollout_batches).
         self.pending_rollouts = PendingStates(self.rollout_table)
+        self._build_processors(settings, finalize)
+        self.changelog = ChangelogWriter(self.app, self.rollout_table)
+        self.pipeline = RolloutPipeline(self.app, self.pending_rollouts, self._assemble_rollouts,
+                                        self.write, self.changelog.apply)
+        # Agents and the timer interleave at awaits; each group step (decide, write, apply state) runs alone.
+        self._group_lock: asyncio.Lock | None = None
+        self._wire()
+
+    def _build_topics(self, app_id: str) -> None:
+        # Topics do not derive their codec from the type (tables do): without "raw" Faust would try JSON.
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
+        self.feedback_topic = self.app.topic(self.names.feedback, **raw)
+        self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
+        self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
+        self.decoder = Decoder(self.names, self.groups_topic.get_topic_name())
+        if self.settings.collector_batch_delivery:
+            # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
+            self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
+
+    def _build_processors(self, settings: CollectorSettings, finalize: Finalize) -> None:
         self.rollouts = RolloutProcessor(
             self.pending_rollouts, finalize, self.names, self.groups_topic.get_topic_name(),
             Timing(
@@ -179,107 +112,39 @@ class Collector:
             settings.collector_batch_groups, self.names.batches, self.source,
             retention_ms=int(settings.collector_released_retention_s * 1000),
         )
-        # Agents and the timer interleave at awaits; each step (decide, write, apply state) runs alone.
-        self._rollout_lock: asyncio.Lock | None = None
-        self._writes: set[asyncio.Future] = set()
-        # Rollout micro-batches assembled but not yet written, oldest first (at most `PIPELINE_DEPTH`).
-        self._rollout_pipeline: list[asyncio.Task] = []
-        self._pipeline_failure: BaseException | None = None
-        self._group_lock: asyncio.Lock | None = None
-        self._wire()
 
     # -- output -----------------------------------------------------------------------------------------------
 
     async def write(self, out: Outputs) -> None:
-        """Insert rows and send records, and wait for both: only then may the batch's offsets be committed.
-
-        Shielded: a stopping worker cancels its agents, and a write cut off half-way would leave rows behind that
-        only a restart replays; shutdown waits for writes in flight instead.
-        """
-        task = asyncio.ensure_future(self._write_retrying(out))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-        await asyncio.shield(task)
-
-    async def _write_retrying(self, out: Outputs) -> None:
-        """A failed sink holds the stream (backpressure) and is retried; it never lets the batch be acknowledged."""
-        for record, reason in out.dead_letters:
-            letter = build_dead_letter(record, reason, consumer=self.settings.app_id(), source=self.source)
-            out.send(self.names.dead_letter, (record.key or b"").decode(errors="replace"), letter)
-            self.metrics.dead_letters.inc()
-        out.dead_letters.clear()
-        saved = {table: dict(rows) for table, rows in out.rows.rows.items()}
-        async for attempt in AsyncRetrying(wait=wait_exponential(0.2, max=30), stop=stop_never, reraise=True,
-                                           before_sleep=lambda state: log.error(
-                                               "writing a micro-batch failed; retrying",
-                                               extra={"attempt": state.attempt_number, "error": repr(state.outcome.exception())})):
-            with attempt:
-                out.rows.rows = {table: dict(rows) for table, rows in saved.items()}
-                await self._write(out)
-
-    async def _write(self, out: Outputs) -> None:
-        if self.producer is None:
-            await self._start_producer()
-        t0 = time.perf_counter()
-        by_topic: dict[str, list] = {}
-        for topic, key, event in out.records:
-            by_topic.setdefault(topic, []).append((key, event))
-        sends = asyncio.ensure_future(self._send(by_topic, t0)) if by_topic else None
-        try:
-            rows, insert_s = await self.writer.flush(out.rows)
-        finally:
-            if sends is not None:
-                await sends
-        # Stages: "analytics" is the inserts' own time on the writer thread, "produce" the time until the broker
-        # acknowledged the records, "write" both as the batch saw them (they run side by side).
-        if rows:
-            self.metrics.stage_seconds.labels("analytics").observe(insert_s)
-        self.metrics.rows.inc(rows)
-        self.metrics.stage_seconds.labels("write").observe(time.perf_counter() - t0)
-
-    async def _send(self, by_topic: dict[str, list], t0: float) -> None:
-        assert self.producer is not None
-        await asyncio.gather(*(self.producer.send_many(topic, items) for topic, items in by_topic.items()))
-        self.metrics.stage_seconds.labels("produce").observe(time.perf_counter() - t0)
+        await self.outputs.write(out)
 
     def rollout_lock(self) -> asyncio.Lock:
-        self._rollout_lock = self._rollout_lock or asyncio.Lock()
-        return self._rollout_lock
+        return self.pipeline.lock()
 
     def group_lock(self) -> asyncio.Lock:
         self._group_lock = self._group_lock or asyncio.Lock()
         return self._group_lock
 
-    async def _start_producer(self) -> None:
-        # Agents and the timer may write first in any order once the worker runs; start exactly once.
-        self._producer_started = self._producer_started or asyncio.Lock()
-        async with self._producer_started:
-            if self.producer is None:
-                producer = EventProducer(self.settings.kafka_bootstrap, self.source, linger_ms=2, dead_letter_topic=self.names.dead_letter)
-                await producer.start()
-                self.producer = producer
-
-    def _decode(self, messages, out: Outputs) -> list[tuple[object, events_pb2.Event]]:
-        """Every consumer's decoding: the (message, event) pairs of the messages that decode to a kind their topic
-        accepts; the rest go to `out.dead_letters` with the reason. Plain JSON is accepted on the feedback topic only."""
-        feedback = self.names.feedback
-        return decode_or_dead_letter(messages, lambda message, reason: out.dead_letters.append((message, reason)), self.accepts,
-                                     allow_plain_feedback=lambda message: message.topic == feedback)
+    def _decode(self, messages, out: Outputs):
+        return self.decoder.decode(messages, out)
 
     # -- agents ---------------------------------------------------------------------------------------------
 
     def _wire(self) -> None:
-        s = self.settings
-        app = self.app
-
-        @app.on_before_shutdown.connect
+        # Registration order is kept as it always was: signal, rollout agent and task, feedback, trainer,
+        # groups agent and task, timer.
+        @self.app.on_before_shutdown.connect
         async def finish_writes(app, **kwargs) -> None:
-            if self._writes:
-                await asyncio.gather(*self._writes, return_exceptions=True)
-            if self.producer is not None:
-                await self.producer.stop()
-            await self.writer.close()
-        batch_max, within = s.collector_batch_max, s.collector_batch_within_s
+            await self.outputs.finish()
+
+        batch_max, within = self.settings.collector_batch_max, self.settings.collector_batch_within_s
+        self._wire_rollouts(batch_max, within)
+        self._wire_feedback_and_trainer(batch_max, within)
+        self._wire_groups(batch_max, within)
+        self._wire_timer()
+
+    def _wire_rollouts(self, batch_max: int, within: float) -> None:
+        app = self.app
 
         # With batch delivery this agent receives nothing: it stays so the topic is subscribed, acknowledged and
         # assigned exactly as before, and it is the whole path when batch delivery is off.
@@ -290,12 +155,13 @@ class Collector:
 
         @app.task
         async def rollout_batches():
-            # Pipelined: batch N+1 is assembled (reading N's states through `pending_rollouts`) while N's outputs
-            # are written. Writes run one after another in batch order; each batch's states are applied and its
-            # records acknowledged only after its own write, so offsets still follow the sinks.
+            # Pipelined (rollout_pipeline.py): offsets still follow the sinks, batch by batch.
             quiet_kafka_client_logs()
             if app.batch_topics:
-                await app.serve_batches(self.names.rollout_events, self._rollout_pipelined, batch_max, within)
+                await app.serve_batches(self.names.rollout_events, self.pipeline.submit, batch_max, within)
+
+    def _wire_feedback_and_trainer(self, batch_max: int, within: float) -> None:
+        app = self.app
 
         @app.agent(self.feedback_topic, name="feedback", concurrency=1)
         async def feedback(stream):
@@ -321,6 +187,9 @@ class Collector:
                     add_event_rows(out.rows, event)
                 await self.write(out)
 
+    def _wire_groups(self, batch_max: int, within: float) -> None:
+        app = self.app
+
         # Like the rollout agent: with batch delivery it receives nothing and `group_batches` does the work.
         @app.agent(self.groups_topic, name="groups", concurrency=1)
         async def groups(stream):
@@ -337,27 +206,38 @@ class Collector:
             if topic in app.batch_topics:
                 await app.serve_batches(topic, step, batch_max, within)
 
+    def _wire_timer(self) -> None:
+        app = self.app
+
         @app.timer(interval=0.25)
         async def tick():
             if app.rebalancing:
                 return
-            async with self.rollout_lock():
-                await self._drain_rollout_pipeline()
-                now = now_ms()
-                if len(self.rollouts.deadlines) != len(self.rollout_table):
-                    self.rollouts.rebuild_deadlines(now)
-                out = Outputs()
-                self.rollouts.tick(now, out)
-                self._count_released(out)
-                self.metrics.pending.set(len(self.rollouts.deadlines))
-                await self.write(out)
-                await self._apply_rollout_states(out)
-            async with self.group_lock():
-                out = Outputs()
-                self.groups.tick(now_ms(), out)
-                self._count_batches(out)
-                await self.write(out)
-                apply_state_writes(self.group_table, out)
+            await self._tick_rollouts()
+            await self._tick_groups()
+
+    async def _tick_rollouts(self) -> None:
+        async with self.rollout_lock():
+            await self.pipeline.drain()
+            now = now_ms()
+            if len(self.rollouts.deadlines) != len(self.rollout_table):
+                self.rollouts.rebuild_deadlines(now)
+            out = Outputs()
+            self.rollouts.tick(now, out)
+            self._count_released(out)
+            self.metrics.pending.set(len(self.rollouts.deadlines))
+            await self.write(out)
+            await self.changelog.apply(out)
+
+    async def _tick_groups(self) -> None:
+        async with self.group_lock():
+            out = Outputs()
+            self.groups.tick(now_ms(), out)
+            self._count_batches(out)
+            await self.write(out)
+            apply_state_writes(self.group_table, out)
+
+    # -- steps ----------------------------------------------------------------------------------------------
 
     def _assemble_rollouts(self, messages) -> Outputs:
         t0 = time.perf_counter()
@@ -389,82 +269,10 @@ class Collector:
     async def _rollout_step(self, messages) -> None:
         """Assemble, write, then apply state: the caller acknowledges the messages only after this returns."""
         async with self.rollout_lock():
-            await self._drain_rollout_pipeline()
+            await self.pipeline.drain()
             out = self._assemble_rollouts(messages)
             await self.write(out)
-            await self._apply_rollout_states(out)
-
-    PIPELINE_DEPTH = 2
-
-    async def _rollout_pipelined(self, messages) -> None:
-        """Assemble now; write, apply the states and acknowledge `messages` in a task that follows the previous one."""
-        pipeline = self._rollout_pipeline
-        while len(pipeline) >= self.PIPELINE_DEPTH:
-            await asyncio.shield(pipeline[0])
-        if self._pipeline_failure is not None:
-            raise self._pipeline_failure
-        async with self.rollout_lock():
-            out = self._assemble_rollouts(messages)
-            handle = self.pending_rollouts.stage(out)
-            before = pipeline[-1] if pipeline else None
-            task = asyncio.ensure_future(self._write_in_order(before, out, handle, messages))
-            pipeline.append(task)
-            task.add_done_callback(self._rollout_written)
-
-    def _rollout_written(self, task: asyncio.Task) -> None:
-        self._rollout_pipeline.remove(task)
-        if not task.cancelled() and task.exception() is not None and self._pipeline_failure is None:
-            self._pipeline_failure = task.exception()
-
-    async def _write_in_order(self, before: asyncio.Task | None, out: Outputs, handle, messages) -> None:
-        if before is not None:
-            await asyncio.shield(before)  # raises if it failed: nothing after a failed batch is acknowledged
-        if self._pipeline_failure is not None:
-            raise self._pipeline_failure
-        await self.write(out)
-        await self._apply_rollout_states(out)
-        self.pending_rollouts.applied(handle)
-        self.app.ack_many(messages)
-
-    async def _apply_rollout_states(self, out: Outputs) -> None:
-        """`apply_state_writes` for the rollout table, with its changelog records handed straight to Faust's producer.
-
-        A table assignment sends its changelog record through Faust's buffered publishing (a future, serializer
-        look-ups and a log record per write), which cost more than the rest of a rollout's state handling. Here the
-        value goes into the table's store and the records, one batch per changelog partition, to the producer's
-        accumulator: the same topic, keys, values and partitioning (by key, as the table's use_partitioner), and
-        Faust's flush before each offset commit still waits for them. A batch the producer fails to deliver stops the
-        worker, so no offset after it is committed. Every write to the rollout table goes this way (deletions too): records
-        of one key never take two paths, whose order in the changelog would not be the order they were made in.
-        """
-        table = self.rollout_table
-        data = table.data
-
-        def changes():
-            for key, value in out.state_writes.items():
-                if value is None:
-                    if key not in data:
-                        continue
-                    del data[key]  # and a tombstone, as a table deletion sends
-                else:
-                    data[key] = value
-                yield key, value
-
-        producer = self.app.producer._ensure_producer()  # the aiokafka producer under Faust's
-        for sent in await send_by_partition(producer, table.changelog_topic.get_topic_name(), changes()):
-            sent.add_done_callback(self._changelog_sent)
-        out.state_writes.clear()
-
-    def _changelog_sent(self, sent: asyncio.Future) -> None:
-        if not sent.cancelled() and sent.exception() is not None:
-            log.error("a rollout changelog record was not delivered; stopping the worker", extra={"error": repr(sent.exception())})
-            asyncio.ensure_future(self.app.crash(sent.exception()))
-
-    async def _drain_rollout_pipeline(self) -> None:
-        while self._rollout_pipeline:
-            await asyncio.shield(self._rollout_pipeline[-1])
-        if self._pipeline_failure is not None:
-            raise self._pipeline_failure
+            await self.changelog.apply(out)
 
     def _count_released(self, out: Outputs) -> None:
         self.metrics.trajectories.follow(self.rollouts.released)

@@ -2,7 +2,7 @@
 
 from prometheus_client import CollectorRegistry
 
-from lightwire.services.collector.app import CollectorMetrics
+from lightwire.services.collector.metrics import CollectorMetrics
 
 
 def test_followed_counters_add_what_the_processor_counted_since_last_time():
