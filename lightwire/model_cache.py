@@ -175,6 +175,10 @@ def _build_smollm2(out: Path, steps: _Steps) -> None:
     del loaded
     _set_special_ids(model, tokenizer)
     steps.advance()
+    _save(model, tokenizer, out, steps)
+
+
+def _save(model, tokenizer, out: Path, steps: _Steps) -> None:
     steps.step("saving safetensors")
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -209,7 +213,4 @@ def _build_tiny(out: Path, steps: _Steps) -> None:
         model = LlamaForCausalLM(config).to(torch.float32)
     _set_special_ids(model, tokenizer)
     steps.advance()
-    steps.step("saving safetensors")
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    steps.advance()
+    _save(model, tokenizer, out, steps)

@@ -23,6 +23,9 @@ from lightwire.runtime import codec
 from lightwire.runtime.dead_letter import Accepts, build_dead_letter, decode_accepted
 from lightwire.v1 import events_pb2
 
+# The largest record a Lightwire producer sends (its max_request_size); the local broker takes up to 16 MiB.
+MAX_RECORD_BYTES = 8 << 20
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord, events_pb2.Event], Awaitable[None]]
@@ -75,7 +78,7 @@ class EventProducer:
             enable_idempotence=True,
             linger_ms=linger_ms,
             max_batch_size=1 << 20,
-            max_request_size=8 << 20,
+            max_request_size=MAX_RECORD_BYTES,
             compression_type=None,
         )
 

@@ -27,12 +27,12 @@ from lightwire.services.gateway.errors import GatewayError
 from lightwire.services.gateway.protocol import ChatCompletionRequest, CompletionRequest, SamplingFields, parse
 from lightwire.services.gateway.serving_base import CallContext, ServingBase
 from lightwire.services.gateway.serving_chat import ChatServing
+from lightwire.services.gateway.settings import DEFAULT_MAX_REQUEST_BYTES
 from lightwire.services.gateway.serving_completions import CompletionServing
 
 log = logging.getLogger(__name__)
 
 _MAX_ROLLOUT_ID = 200
-DEFAULT_MAX_REQUEST_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import logging
 import grpc
 from prometheus_client import CollectorRegistry, Gauge
 
-from lightwire.runtime import codec
+from lightwire.runtime.dead_letter import build_dead_letter
 from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_app
-from lightwire.v1 import agent_hub_pb2_grpc, events_pb2
+from lightwire.v1 import agent_hub_pb2_grpc
 from lightwire.services.gateway import upstream as upstreams
 from lightwire.services.gateway.agent_hub import AgentHub
 from lightwire.services.gateway.app import build_app
@@ -66,10 +66,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
     recorder = Recorder(sink, names.rollout_events, gateway_id)
 
     def dead_letter(record, reason: str) -> None:
-        letter = events_pb2.DeadLetter(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key or b"",
-                                       value=record.value or b"", reason=reason, consumer=f"{settings.topic_prefix}gateway")
-        event_id = f"dl-{record.topic}-{record.partition}-{record.offset}-gateway"
-        sink.publish(names.dead_letter, record.key, codec.make_event(gateway_id, event_id=event_id, dead_letter=letter))
+        letter = build_dead_letter(record, reason, consumer=f"{settings.topic_prefix}gateway", source=gateway_id, id_tag="gateway")
+        sink.publish(names.dead_letter, record.key, letter)
 
     pool = TaskPool(settings.kafka_bootstrap, names.tasks, f"{settings.topic_prefix}gateway", settings.gateway_task_prefetch,
                     on_invalid=dead_letter)

@@ -10,6 +10,8 @@ from pydantic import Field, model_validator
 from lightwire.settings import CommaList, ServiceSettings
 
 
+DEFAULT_MAX_REQUEST_BYTES = 8 << 20
+
 class GatewaySettings(ServiceSettings):
     gateway_host: str = Field("127.0.0.1", description="Address the OpenAI HTTP API and the AgentHub gRPC server bind to.")
     gateway_http_port: int = Field(8000, description="Port of the OpenAI-compatible HTTP API, /healthz and /metrics.")
@@ -42,7 +44,7 @@ class GatewaySettings(ServiceSettings):
     gateway_kafka_linger_ms: int = Field(
         20, description="How long the event producer gathers calls into one Kafka request; the caller never waits on it.")
     gateway_max_request_bytes: int = Field(
-        8 << 20, description="Largest call request body accepted (default 8 MiB); a bigger one is answered 413 without being "
+        DEFAULT_MAX_REQUEST_BYTES, description="Largest call request body accepted (default 8 MiB); a bigger one is answered 413 without being "
         "read further, and its call is recorded without the body.")
     gateway_kafka_timeout_s: float = Field(5.0, description="A send Kafka has not acknowledged in this long goes to the spool.")
 

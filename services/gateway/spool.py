@@ -33,6 +33,7 @@ from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, RecordL
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from lightwire.runtime import codec
+from lightwire.runtime.kafka import MAX_RECORD_BYTES
 from lightwire.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ _HEADER = struct.Struct(">IHHI")
 _NO_KEY = 0xFFFF
 _HEADERS = [("content-type", codec.CONTENT_TYPE)]
 Record = tuple[str, bytes | None, bytes]
-MAX_REQUEST_BYTES = 8 << 20  # the producer's max_request_size: the largest record it sends
 # Failures that sending the same record again cannot cure.
 _NEVER_GOES = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, InvalidTopicError)
 _KEPT_ERROR_CHARS = 4096
@@ -149,7 +149,7 @@ class KafkaUnavailable(Exception):
 
 class EventSink:
     def __init__(self, bootstrap: str, spool_dir: Path, *, send_timeout_s: float = 5.0, batch_size: int = 512, linger_ms: int = 20,
-                 max_record_bytes: int = MAX_REQUEST_BYTES, dead_letter_topic: str = "", source: str = "gateway"):
+                 max_record_bytes: int = MAX_RECORD_BYTES, dead_letter_topic: str = "", source: str = "gateway"):
         self.bootstrap = bootstrap
         self.linger_ms = linger_ms
         self.spool = SpoolFile(spool_dir)
