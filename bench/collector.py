@@ -4,10 +4,12 @@ Runs against a real broker (the test stack's, started if needed; LW_TEST_KAFKA_P
 1. one collector process over 4 partitions;
 2. two collector processes (one Faust app) over 8 partitions, each with its own chDB path;
 3. baseline, after each: a bare aiokafka consumer reading and decoding the same events (the ceiling of any consumer).
+With --baseline REV, the one-process run alternates between this checkout and revision REV (--rounds times each,
+installed beside this one by bench/revision_env.py), and the medians and their ratio are reported.
 The collectors start first and settle their partition assignment; the clock runs from the first event produced to
 the last trajectory read back from Kafka and the last call row visible in ClickHouse. The load average is recorded
 beside each figure (the machine is shared). Figures go to stdout and bench/results/collector.json.
-Usage: python bench/collector.py [--rollouts N]
+Usage: python bench/collector.py [--rollouts N] [--baseline REV --rounds N]
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ def wait_assigned(ports: list[int], partitions: int, timeout_s: float) -> None:
     raise TimeoutError(f"partitions not assigned within {timeout_s}s")
 
 
-def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: int, calls: int, tokens: int, work: Path) -> dict:
+def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: int, calls: int, tokens: int, work: Path,
+                   installation: tuple[str, str] = (sys.executable, "lightwire.tools.cli")) -> dict:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     names = topics.TopicNames(prefix)
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(partitions, names)))
@@ -194,7 +197,8 @@ def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: in
         for i in range(processes):
             port = free_port()
             env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}", **COLLECTOR_TUNING)
-            procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log").start())
+            procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log",
+                                        python=installation[0], cli_module=installation[1]).start())
             ports.append(port)
         wait_assigned(ports, partitions, timeout_s=120)
         started = time.monotonic() - t0
@@ -233,6 +237,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--batch-max", type=int, default=None, help="LW_COLLECTOR_BATCH_MAX for the collectors")
     parser.add_argument("--batch-within", type=float, default=None, help="LW_COLLECTOR_BATCH_WITHIN_S for the collectors")
+    parser.add_argument("--baseline", default=None, help="a git revision to measure side by side (one process)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side with --baseline")
     args = parser.parse_args()
     if args.batch_max:
         COLLECTOR_TUNING["collector_batch_max"] = args.batch_max
@@ -247,6 +253,8 @@ def main() -> None:
     stack.up(services=[])
     work = Path(tempfile.mkdtemp(prefix="lw-bench-collector-"))
     try:
+        if args.baseline:
+            return compare_with(args.baseline, args.rounds, settings.bootstrap, args, work)
         one = run_collectors(settings.bootstrap, 1, 4, args.rollouts, args.calls, args.tokens, work)
         two = run_collectors(settings.bootstrap, 2, 8, args.rollouts, args.calls, args.tokens, work)
     finally:
@@ -263,6 +271,34 @@ def main() -> None:
         ("2 processes: call events/s", f"{two['call_events_per_s']:,} (load {two['load_average_1m']})"),
         ("2 processes / 1 process", f"{figures['scaling_ratio']}x"),
         ("bare aiokafka consumer events/s (ceiling)", f"{one['bare_consumer_events_per_s']:,}"),
+        ("results", str(path)),
+    ])
+
+
+def compare_with(rev: str, rounds: int, bootstrap: str, args, work: Path) -> None:
+    """One process, alternating this checkout and `rev` run by run, so both see the same machine load."""
+    from bench.common import median
+    from bench.revision_env import revision_python
+
+    sides = {"this checkout": (sys.executable, "lightwire.tools.cli"), rev: revision_python(rev, work)}
+    runs: dict[str, list[dict]] = {name: [] for name in sides}
+    for i in range(rounds):
+        for name, installation in sides.items():
+            runs[name].append(run_collectors(bootstrap, 1, 4, args.rollouts, args.calls, args.tokens, work / f"{i}-{len(runs[name])}-{name[:8]}",
+                                             installation))
+            print(f"round {i + 1}/{rounds} {name}: {runs[name][-1]['call_events_per_s']:,} call events/s", flush=True)
+    medians = {name: median([r["call_events_per_s"] for r in rs]) for name, rs in runs.items()}
+    cpu = {name: median([r["collector_cpu_us_per_event"] for r in rs]) for name, rs in runs.items()}
+    figures = {"baseline_revision": rev, "rounds": rounds, "rollouts": args.rollouts, "calls_per_rollout": args.calls,
+               "call_events_per_s_median": medians, "collector_cpu_us_per_event_median": cpu,
+               "ratio_this_vs_baseline": round(medians["this checkout"] / medians[rev], 3),
+               "runs": {name: [r["call_events_per_s"] for r in rs] for name, rs in runs.items()},
+               "load_average_1m": {name: [r["load_average_1m"] for r in rs] for name, rs in runs.items()}}
+    path = write_results("collector_vs_baseline", figures)
+    show(f"collector throughput, this checkout vs {rev} (1 process, median of {rounds})", [
+        *[(f"{name}: call events/s", f"{medians[name]:,} (runs {figures['runs'][name]})") for name in sides],
+        *[(f"{name}: collector CPU µs/event", f"{cpu[name]}") for name in sides],
+        ("ratio this / baseline", f"{figures['ratio_this_vs_baseline']}"),
         ("results", str(path)),
     ])
 

@@ -34,11 +34,14 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen | None = None
     restarts: int = field(default=0)
+    # Another installation's interpreter and CLI module (bench/revision_env.py): a benchmark's baseline revision.
+    python: str = sys.executable
+    cli_module: str = "lightwire.tools.cli"
 
     def start(self, timeout_s: float = 120.0) -> "ServiceProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lightwire.tools.cli", "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [self.python, "-m", self.cli_module, "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

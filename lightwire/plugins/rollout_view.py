@@ -134,7 +134,8 @@ def rollout_view(
     finished: events_pb2.RolloutFinished | None,
     timed_out: bool,
 ) -> RolloutView:
-    # Order by seq, never by arrival: calls may come through several gateway replicas.
+    # Order by seq, never by arrival: calls may come through several gateway replicas (the collector passes them
+    # numbered 1..n in rollout order, rollout_state.in_rollout_order).
     ordered = sorted(calls, key=lambda c: c.seq)
     status = events_pb2.ROLLOUT_STATUS_TIMED_OUT if timed_out else (finished.status if finished else events_pb2.ROLLOUT_STATUS_UNSPECIFIED)
     return RolloutView(

@@ -9,10 +9,10 @@ inserted and its records acknowledged by the broker; a failing sink is retried a
 that crashes never acknowledges its batch (plain `take` would, on the way out). Faust flushes table changelogs
 before it commits offsets. Concurrency stays 1 per agent (faust-streaming #606).
 
-Rollout events, the hot path, arrive by batch delivery (batch_delivery.py) in a task that pipelines: it assembles
-micro-batch N+1 while N is being written, reading N's not yet applied states through `PendingStates`; writes, state
-writes and acknowledgements still happen batch by batch, in order, each after its own sinks succeeded. Group-member
-records (one per released rollout) arrive by batch delivery as well, into a task that handles them like the groups agent.
+Rollout events, the hot path, arrive by batch delivery (batch_delivery.py), the only way they arrive, in a task that
+pipelines: it assembles micro-batch N+1 while N is being written, reading N's not yet applied states through
+`PendingStates`; writes, state writes and acknowledgements still happen batch by batch, in order, each after its own
+sinks succeeded. Group-member records (one per released rollout) arrive by batch delivery as well, into a task.
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ async def acked_batches(stream, batch_max: int, within: float):
             await manual.ack(event)
 
 
+async def bypassed(stream, topic: str) -> None:
+    """The body of an agent whose topic batch delivery takes: a record reaching it would mean batch delivery let one
+    through (a faust-streaming change), and skipping it would lose it, so the worker stops instead."""
+    async for event in stream.noack():
+        raise RuntimeError(f"a {topic} record reached its Faust agent past batch delivery (offset {event.message.offset}); "
+                           "re-check services/collector/batch_delivery.py against the installed faust-streaming")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -87,9 +95,8 @@ class Collector:
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
         self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
         self.decoder = Decoder(self.names, self.groups_topic.get_topic_name())
-        if self.settings.collector_batch_delivery:
-            # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
-            self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
+        # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
+        self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})
 
     def _build_processors(self, settings: CollectorSettings, finalize: Finalize) -> None:
         self.rollouts = RolloutProcessor(
@@ -146,19 +153,17 @@ class Collector:
     def _wire_rollouts(self, batch_max: int, within: float) -> None:
         app = self.app
 
-        # With batch delivery this agent receives nothing: it stays so the topic is subscribed, acknowledged and
-        # assigned exactly as before, and it is the whole path when batch delivery is off.
+        # This agent receives nothing (batch delivery takes the topic's records): it is there so the topic is
+        # subscribed, co-partitioned with the table and assigned as any agent's topic is.
         @app.agent(self.rollout_topic, name="rollout-events", concurrency=1)
         async def rollout_events(stream):
-            async for events in acked_batches(stream, batch_max, within):
-                await self._rollout_step([event.message for event in events])
+            await bypassed(stream, self.names.rollout_events)
 
         @app.task
         async def rollout_batches():
             # Pipelined (rollout_pipeline.py): offsets still follow the sinks, batch by batch.
             quiet_kafka_client_logs()
-            if app.batch_topics:
-                await app.serve_batches(self.names.rollout_events, self.pipeline.submit, batch_max, within)
+            await app.serve_batches(self.names.rollout_events, self.pipeline.submit, batch_max, within)
 
     def _wire_feedback_and_trainer(self, batch_max: int, within: float) -> None:
         app = self.app
@@ -190,11 +195,10 @@ class Collector:
     def _wire_groups(self, batch_max: int, within: float) -> None:
         app = self.app
 
-        # Like the rollout agent: with batch delivery it receives nothing and `group_batches` does the work.
+        # Like the rollout agent, this one receives nothing: `group_batches` does the work.
         @app.agent(self.groups_topic, name="groups", concurrency=1)
         async def groups(stream):
-            async for events in acked_batches(stream, batch_max, within):
-                await self._group_step([event.message for event in events])
+            await bypassed(stream, self.groups_topic.get_topic_name())
 
         @app.task
         async def group_batches():
@@ -202,9 +206,7 @@ class Collector:
                 await self._group_step(messages)
                 app.ack_many(messages)
 
-            topic = self.groups_topic.get_topic_name()
-            if topic in app.batch_topics:
-                await app.serve_batches(topic, step, batch_max, within)
+            await app.serve_batches(self.groups_topic.get_topic_name(), step, batch_max, within)
 
     def _wire_timer(self) -> None:
         app = self.app
@@ -212,6 +214,7 @@ class Collector:
         @app.timer(interval=0.25)
         async def tick():
             if app.rebalancing:
+                self.rollouts.deadlines.clear()  # rebuilt, from the takeover time on, once the table is recovered
                 return
             await self._tick_rollouts()
             await self._tick_groups()
@@ -266,17 +269,10 @@ class Collector:
             await self.write(out)
             apply_state_writes(self.group_table, out)
 
-    async def _rollout_step(self, messages) -> None:
-        """Assemble, write, then apply state: the caller acknowledges the messages only after this returns."""
-        async with self.rollout_lock():
-            await self.pipeline.drain()
-            out = self._assemble_rollouts(messages)
-            await self.write(out)
-            await self.changelog.apply(out)
-
     def _count_released(self, out: Outputs) -> None:
         self.metrics.trajectories.follow(self.rollouts.released)
         self.metrics.late.follow(self.rollouts.late_rewards)
+        self.metrics.late_events.follow(self.rollouts.late_events)
 
     def _count_batches(self, out: Outputs) -> None:
         self.metrics.batches.follow(self.groups.batches)

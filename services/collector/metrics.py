@@ -37,6 +37,8 @@ class CollectorMetrics:
         self.batches = FollowedCounter(Counter("lw_collector_batches_total", "Training batches released", registry=r))
         self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
         self.late = FollowedCounter(Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r))
+        self.late_events = FollowedCounter(Counter(
+            "lw_collector_late_events_total", "Calls and spans that arrived after their trajectory (analytics only)", registry=r))
         self.pending = Gauge("lw_collector_pending_rollouts", "Rollouts held in this instance's table", registry=r)
         self.stage_seconds = Histogram(
             "lw_collector_stage_seconds", "Time per micro-batch stage", ["stage"], registry=r,

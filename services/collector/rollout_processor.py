@@ -44,8 +44,12 @@ class RolloutProcessor:
         self.source = source
         # rollout id -> when to look at it again; memory only, rebuilt from the table after a rebalance.
         self.deadlines: dict[str, int] = {}
+        # When this instance took its partitions over: the time they had no live reader (a collector killed, its
+        # session running out, the table recovering) is not the agent's silence, so no rollout times out for it.
+        self.silent_since_ms = 0
         self.released = 0
         self.late_rewards = 0
+        self.late_events = 0  # calls and spans after release: analytics only, the trajectory has gone
 
     def load(self, table: StagedTable, rollout_id: str, now_ms: int) -> collector_pb2.RolloutState:
         raw = table.get(rollout_id.encode())
@@ -104,6 +108,8 @@ class RolloutProcessor:
             self.store(table, state)
 
     def rebuild_deadlines(self, now_ms: int) -> None:
+        """After a rebalance (or a start): the table may hold rollouts another instance was reading until now."""
+        self.silent_since_ms = now_ms
         self.deadlines.clear()
         for key, raw in list(self.table.items()):
             state = collector_pb2.RolloutState()
@@ -117,10 +123,10 @@ class RolloutProcessor:
         elif state.completed_unix_ms:
             self.deadlines[state.rollout_id] = state.completed_unix_ms + t.grace_ms
         else:
-            self.deadlines[state.rollout_id] = state.last_event_unix_ms + t.timeout_ms
+            self.deadlines[state.rollout_id] = max(state.last_event_unix_ms, self.silent_since_ms) + t.timeout_ms
 
     def _maybe_release(self, state: collector_pb2.RolloutState, now_ms: int, out: Outputs) -> None:
-        due, timed_out = rollout_state.due_for_release(state, now_ms, self.timing.grace_ms, self.timing.timeout_ms)
+        due, timed_out = rollout_state.due_for_release(state, now_ms, self.timing.grace_ms, self.timing.timeout_ms, self.silent_since_ms)
         if due:
             self._release(state, timed_out, now_ms, out)
         self._schedule(state)
@@ -150,6 +156,10 @@ class RolloutProcessor:
         """Feedback or rewards after release: recorded as late rewards and announced as a correction, never lost."""
         kind = event.WhichOneof("payload")
         if kind not in ("feedback", "reward"):
+            # A call or span after its trajectory went (its gateway's spool was replayed late, say): the trajectory
+            # cannot take it any more, the analytics still do, so no call the client saw succeed goes unrecorded.
+            add_event_rows(out.rows, event)
+            self.late_events += 1
             return
         add_event_rows(out.rows, event, late=True)
         if kind == "feedback":

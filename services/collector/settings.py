@@ -17,11 +17,6 @@ class CollectorSettings(ServiceSettings):
         5000, description="Most events handled per micro-batch (one table write per rollout per batch); a larger fetch "
         "is split, and its rest starts the next micro-batch.")
     collector_batch_within_s: float = Field(0.1, description="Longest wait to fill a micro-batch.")
-    collector_batch_delivery: bool = Field(
-        True,
-        description="Take rollout events from Faust's fetch loop in whole fetched batches (services/collector/batch_delivery.py) "
-        "instead of through a Faust stream record by record; false uses the plain Faust agent.",
-    )
     collector_session_timeout_s: float = Field(
         10.0, ge=6.0, le=300.0,
         description="How long the consumer group waits for a silent collector (killed, frozen) before its partitions move "

@@ -9,6 +9,7 @@ import grpc
 
 from lightwire.v1 import agent_hub_pb2, agent_hub_pb2_grpc, events_pb2
 from lightwire.services.gateway.auth import ApiKeys
+from lightwire.services.gateway.errors import GatewayError
 from lightwire.services.gateway.rollouts import Rollouts
 from lightwire.services.gateway.serving_base import ModelCatalog
 from lightwire.services.gateway.task_pool import TaskPool
@@ -35,6 +36,15 @@ class AgentHub(agent_hub_pb2_grpc.AgentHubServicer):
         if not self.keys.allows_grpc(context.invocation_metadata()):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (metadata authorization: Bearer <key>)")
 
+    async def _emit(self, context: grpc.aio.ServicerContext, key: str, **payload) -> agent_hub_pb2.Ack:
+        """Publish one event and acknowledge it once it is durable: an Ack means the event will reach Kafka."""
+        event_id, published = self.rollouts.recorder.emit(key, **payload)
+        try:
+            await self.rollouts.recorder.durable(published)
+        except GatewayError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        return agent_hub_pb2.Ack(event_id=event_id)
+
     def base_url(self, rollout_id: str) -> str:
         return f"{self.public_url}/rollouts/{rollout_id}/v1"
 
@@ -58,7 +68,10 @@ class AgentHub(agent_hub_pb2_grpc.AgentHubServicer):
     async def StartRollout(self, request, context):
         await self._check(context)
         rollout_id = request.rollout_id or new_rollout_id()
-        await self.rollouts.start(rollout_id, request.worker_id, request.task if request.HasField("task") else None)
+        try:
+            await self.rollouts.start(rollout_id, request.worker_id, request.task if request.HasField("task") else None)
+        except GatewayError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
         return agent_hub_pb2.StartRolloutResponse(rollout_id=rollout_id, base_url=self.base_url(rollout_id),
                                                   model_version=self.catalog.model_version)
 
@@ -72,7 +85,7 @@ class AgentHub(agent_hub_pb2_grpc.AgentHubServicer):
         if not reward.source:
             reward.source = "agent"
         self.rollouts.touch(reward.rollout_id)
-        return agent_hub_pb2.Ack(event_id=self.rollouts.recorder.emit(reward.rollout_id, reward=reward))
+        return await self._emit(context, reward.rollout_id, reward=reward)
 
     async def EmitSpan(self, request, context):
         await self._check(context)
@@ -82,7 +95,7 @@ class AgentHub(agent_hub_pb2_grpc.AgentHubServicer):
         if span.HasField("error") and not span.kind:
             span.kind = "error"
         self.rollouts.touch(span.rollout_id)
-        return agent_hub_pb2.Ack(event_id=self.rollouts.recorder.emit(span.rollout_id, span=span))
+        return await self._emit(context, span.rollout_id, span=span)
 
     async def FinishRollout(self, request, context):
         await self._check(context)
@@ -91,7 +104,10 @@ class AgentHub(agent_hub_pb2_grpc.AgentHubServicer):
         if request.num_calls < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "num_calls must be >= 0")
         error = request.error if request.HasField("error") else None
-        event_id = await self.rollouts.finish(request.rollout_id, request.status, request.num_calls, error)
+        try:
+            event_id = await self.rollouts.finish(request.rollout_id, request.status, request.num_calls, error)
+        except GatewayError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
         return agent_hub_pb2.Ack(event_id=event_id)
 
     async def Heartbeat(self, request, context):

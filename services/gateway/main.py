@@ -27,7 +27,7 @@ from lightwire.services.gateway.serving_base import ModelCatalog
 from lightwire.services.gateway.serving_chat import ChatServing
 from lightwire.services.gateway.serving_completions import CompletionServing
 from lightwire.services.gateway.settings import GatewaySettings
-from lightwire.services.gateway.spool import EventSink
+from lightwire.services.gateway.event_sink import EventSink
 from lightwire.services.gateway.task_pool import TaskPool
 
 log = logging.getLogger(__name__)

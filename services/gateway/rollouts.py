@@ -67,7 +67,8 @@ class Rollouts:
             rollout.started = True
             started = events_pb2.RolloutStarted(rollout_id=rollout_id, task=rollout.task, worker_id=worker_id or rollout.worker_id,
                                                 gateway_id=self.recorder.gateway_id)
-            self.recorder.emit(rollout_id, f"start-{rollout_id}", rollout_started=started)
+            _, published = self.recorder.emit(rollout_id, f"start-{rollout_id}", rollout_started=started)
+            await self.recorder.durable(published)
             if rollout.pooled is not None and self.pool is not None:
                 await self.pool.done(rollout.pooled)
         return rollout
@@ -80,10 +81,11 @@ class Rollouts:
             # The agent's own count when it knows it, else the calls this gateway served for the rollout.
             num_calls=num_calls or self.recorder.calls_seen(rollout_id),
         )
-        event_id = self.recorder.emit(rollout_id, finish_event_id(rollout_id), rollout_finished=finished)
+        event_id, published = self.recorder.emit(rollout_id, finish_event_id(rollout_id), rollout_finished=finished)
         self.recorder.forget(rollout_id)
         if rollout is not None and not rollout.started and rollout.pooled is not None and self.pool is not None:
             await self.pool.done(rollout.pooled)
+        await self.recorder.durable(published)
         return event_id
 
     async def expire(self) -> list[str]:

@@ -152,7 +152,7 @@ class ServingBase:
             raise
         latency_ms = (time.perf_counter() - t0) * 1000
         body = orjson.dumps(render(result, call.call_id))
-        self.recorder.succeeded(call, result, body.decode(), latency_ms)
+        await self.recorder.durable(self.recorder.succeeded(call, result, body.decode(), latency_ms))
         return body
 
     async def stream(self, request: inference_pb2.GenerateRequest, ctx: CallContext, renderer: StreamRenderer,
@@ -192,13 +192,16 @@ class ServingBase:
                     yield sse(doc)
             if include_usage:
                 yield sse(renderer.usage(result))
-            yield DONE
             latency_ms = (time.perf_counter() - t0) * 1000
-            self.recorder.succeeded(call, result, orjson.dumps(render(result, call.call_id)).decode(), latency_ms)
+            published = self.recorder.succeeded(call, result, orjson.dumps(render(result, call.call_id)).decode(), latency_ms)
             recorded = True
+            # [DONE] is what tells the client the call succeeded: only once its event is durable.
+            await self.recorder.durable(published)
+            yield DONE
         except GatewayError as exc:
-            self.recorder.failed(call, exc, (time.perf_counter() - t0) * 1000, orjson.dumps(exc.body()).decode())
-            recorded = True
+            if not recorded:
+                self.recorder.failed(call, exc, (time.perf_counter() - t0) * 1000, orjson.dumps(exc.body()).decode())
+                recorded = True
             yield sse(exc.body())
             yield DONE
         finally:

@@ -4,81 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from lightwire import topics
-from lightwire.runtime import codec
-from lightwire.runtime.kafka import EventProducer, ensure_topics
+from lightwire.runtime.kafka import EventProducer
 from lightwire.v1 import events_pb2 as pb
-from testing.kafka_reading import read_until_end
-from testing.services_fixtures import ServiceProcess, free_port, service_env
+from testing.collector_events import by_id, rollout, start_collector, task, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def task(group: str, size: int, index: int, split: str = "train") -> pb.Task:
-    return pb.Task(task_id=f"task-{group}", group_id=group, task_type="arith", group_size=size, index_in_group=index, split=split,
-                   input_json='{"q": "1+1"}', reference_json='{"answer": 2}')
-
-
-def rollout(rollout_id: str, t: pb.Task, calls: int, declared: int | None = None, reward: float = 1.0) -> list[pb.Event]:
-    events = [codec.make_event("gw", event_id=f"{rollout_id}-start", rollout_started=pb.RolloutStarted(rollout_id=rollout_id, task=t))]
-    prompt: list[int] = [1, 2, 3]
-    for seq in range(1, calls + 1):
-        completion = [10 + seq, 20 + seq]
-        events.append(codec.make_event("gw", event_id=f"{rollout_id}-call-{seq}", llm_call=pb.LlmCall(
-            rollout_id=rollout_id, call_id=f"{rollout_id}/{seq}", seq=seq, model="tiny", model_version=1,
-            prompt_token_ids=prompt, prompt_tokens=len(prompt), completion_tokens=2, latency_ms=5.0 * seq, http_status=200,
-            completions=[pb.Completion(token_ids=completion, logprobs=[-0.1, -0.2], text="ok", finish_reason="stop")],
-        )))
-        prompt = prompt + completion + [7]  # the next turn extends this one by one observation token
-    events.append(codec.make_event("gw", event_id=f"{rollout_id}-reward", reward=pb.RolloutReward(rollout_id=rollout_id, name="agent", value=reward, source="agent")))
-    events.append(codec.make_event("gw", event_id=f"{rollout_id}-finish", rollout_finished=pb.RolloutFinished(
-        rollout_id=rollout_id, status=pb.ROLLOUT_STATUS_SUCCEEDED, num_calls=calls if declared is None else declared)))
-    return events
-
-
-@pytest.fixture
-def collector_env(bootstrap, unique, tmp_path):
-    prefix = f"t{unique}."
-    names = topics.TopicNames(prefix)
-    asyncio.run(ensure_topics(bootstrap, topics.topic_specs(4, names)))
-    return names
-
-
-def start_collector(bootstrap: str, names: topics.TopicNames, state_dir: Path, **settings) -> ServiceProcess:
-    port = free_port()
-    env = service_env(bootstrap, names.prefix, state_dir, collector_port=port, **settings)
-    return ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", state_dir / f"collector-{port}.log").start()
-
-
-async def wait_for(bootstrap: str, topic: str, predicate, timeout_s: float = 60.0) -> list:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = await read_until_end(bootstrap, topic)
-        events = [codec.decode(r.value).event for r in records]
-        if predicate(events) or time.monotonic() > deadline:
-            return events
-        await asyncio.sleep(0.5)
-
-
-def by_id(events: list[pb.Event], kind: str) -> dict[str, pb.Event]:
-    """What a reader sees: records deduplicated by event id."""
-    return {e.event_id: e for e in events if e.WhichOneof("payload") == kind}
-
-
-# Batch delivery (the default) takes rollout events past Faust's per-record streams; off, the plain agent does.
+# Batch delivery takes rollout events past Faust's per-record streams (the collector's one hot path).
 # Small batches: the records are all produced before the collector starts, so one fetch holds them and is split into
 # micro-batches of 7, and most rollouts are assembled across several of them.
-@pytest.mark.parametrize(("batch_delivery", "batch_max"), [(True, 5000), (True, 7), (False, 5000)],
-                         ids=["batch-delivery", "batch-delivery-small-batches", "faust-stream"])
+@pytest.mark.parametrize("batch_max", [5000, 7], ids=["one-batch", "small-batches"])
 def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_and_batches(bootstrap, collector_env, tmp_path,
-                                                                                         batch_delivery, batch_max):
+                                                                                         batch_max):
     names = collector_env
     rng = random.Random(7)
     sizes = {"gA": 3, "gB": 3, "gC": 2, "gD": 2}
@@ -108,7 +51,7 @@ def test_interleaved_rollouts_become_exactly_the_expected_trajectories_groups_an
 
     asyncio.run(produce())
     collector = start_collector(bootstrap, names, tmp_path, collector_rollout_timeout_s=4, collector_batch_groups=2,
-                                collector_group_timeout_s=60, collector_batch_delivery=batch_delivery, collector_batch_max=batch_max)
+                                collector_group_timeout_s=60, collector_batch_max=batch_max)
     try:
         trajectories = asyncio.run(wait_for(bootstrap, names.trajectories, lambda ev: len(by_id(ev, "trajectory")) >= len(expected)))
         batches = asyncio.run(wait_for(bootstrap, names.batches, lambda ev: len(by_id(ev, "batch")) >= 2))

@@ -14,7 +14,7 @@ from lightwire import topics
 from lightwire.analytics.store import AnalyticsStore
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer, ensure_topics
-from tests.integration.test_collector import rollout, start_collector, task
+from testing.collector_events import rollout, start_collector, task
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

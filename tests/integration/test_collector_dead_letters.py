@@ -10,7 +10,7 @@ import pytest
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
 from lightwire.v1 import events_pb2 as pb
-from tests.integration.test_collector import by_id, collector_env, rollout, start_collector, task, wait_for  # noqa: F401
+from testing.collector_events import by_id, rollout, start_collector, task, wait_for
 
 pytestmark = pytest.mark.integration
 

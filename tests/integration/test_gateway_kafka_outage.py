@@ -50,9 +50,10 @@ async def test_calls_go_on_while_kafka_is_down_and_every_event_arrives_once_afte
         async with running_gateway(settings), httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway_http_port}") as client:
             async def calls(first: int, count: int) -> None:
                 for i in range(first, first + count):
-                    t0 = time.monotonic()
+                    # Answered once its event is durable: acknowledged by Kafka, or, while Kafka is down, in the spool
+                    # (after at most the send timeout for the batch that found Kafka gone).
                     reply = await client.post("/rollouts/r-out/v1/chat/completions", json=body, timeout=10)
-                    assert reply.status_code == 200 and time.monotonic() - t0 < 2.0  # no call waits for Kafka
+                    assert reply.status_code == 200
 
             await calls(1, 5)
             await asyncio.to_thread(own_broker.stop)

@@ -93,7 +93,8 @@ def test_sync_streaming_tools_and_n_are_recorded_with_token_ids_that_decode_to_t
     asked = client.chat.completions.create(model="default", messages=user, max_tokens=4, logprobs=True, extra_body={"return_token_ids": True})
 
     calls = calls_of(bootstrap, names.rollout_events, "r-sync", 6)
-    assert [(c.seq, c.call_id) for c in calls] == [(i, f"r-sync/{i}") for i in range(1, 7)]
+    run = calls[0].call_id.rpartition("@")[2]  # the gateway process: "<rollout>/<seq>@<run>"
+    assert [(c.seq, c.call_id) for c in calls] == [(i, f"r-sync/{i}@{run}") for i in range(1, 7)] and len(run) == 8
     assert [c.endpoint for c in calls] == ["chat.completions"] * 4 + ["completions", "chat.completions"]
     assert all(c.http_status == 200 and c.model_version >= 1 and c.prompt_token_ids and c.model == "tiny-llama" for c in calls)
     assert decoded(tokenizer, calls[0].completions[0]) == plain.choices[0].message.content

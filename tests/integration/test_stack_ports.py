@@ -7,7 +7,6 @@ exited 0 and listed its services as running, and its own processes died on "addr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from testing.services_fixtures import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def lightwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -13,9 +13,10 @@ from lightwire.services.collector.rollout_processor import RolloutProcessor, Tim
 NAMES = TopicNames("t.")
 
 
-def call(rollout_id: str, seq: int) -> pb.Event:
-    return codec.make_event("gw", event_id=f"{rollout_id}-call-{seq}", llm_call=pb.LlmCall(
-        rollout_id=rollout_id, call_id=f"{rollout_id}/{seq}", seq=seq, prompt_token_ids=[1, 2],
+def call(rollout_id: str, seq: int, run: str = "", started_ms: int = 0) -> pb.Event:
+    call_id = f"{rollout_id}/{seq}@{run}" if run else f"{rollout_id}/{seq}"
+    return codec.make_event("gw", event_id=f"{call_id}-event", llm_call=pb.LlmCall(
+        rollout_id=rollout_id, call_id=call_id, seq=seq, prompt_token_ids=[1, 2], started_unix_ms=started_ms,
         completions=[pb.Completion(token_ids=[3], logprobs=[-0.5], text="x")], model_version=1,
     ))
 
@@ -115,7 +116,11 @@ def test_state_survives_in_the_table_and_deadlines_are_rebuilt_from_it():
     # A new process (after a crash) recovers the table from the changelog, not the in-memory index.
     q = RolloutProcessor(table, simple_finalize, NAMES, "t.groups", Timing(0, 5_000, 60_000), "c")
     q.rebuild_deadlines(2_000)
+    # Silence counts from the takeover (2,000), not from the last event (1,000): the time the partition had no live
+    # reader is no sign that the agent went away, and its remaining calls may still be in the backlog.
     q.tick(6_001, out)
+    assert released(out) == []
+    q.tick(7_000, out)
     assert [t.status for t in released(out)] == [pb.ROLLOUT_STATUS_TIMED_OUT]
     q.tick(70_000, out)
     apply_state_writes(table, out)
@@ -156,3 +161,28 @@ def test_a_batch_assembled_while_the_previous_one_is_still_being_written_sees_it
     again = Outputs()
     p.handle([call("r1", 2), finished("r1", 2)], 1002, again)
     assert released(again) == [] and not again.rows.rows.get("llm_calls")
+
+
+def test_a_rollout_that_outlives_a_gateway_restart_keeps_every_call_in_start_order():
+    # The restarted gateway numbers the rollout's calls from 1 again; its run in the call id keeps them apart.
+    p, out = processor(), Outputs()
+    before = [call("r1", 1, "runA", 100), call("r1", 2, "runA", 200)]
+    after = [call("r1", 1, "runB", 300), call("r1", 2, "runB", 400)]
+    p.handle([started("r1"), after[1], before[0], after[0], before[1], finished("r1", 4)], 1000, out)
+    [t] = released(out)
+    assert t.num_calls == 4
+    contents_calls = [e.llm_call for e in before + after]
+    ordered = rollout_state.in_rollout_order(reversed(contents_calls))
+    assert [(c.call_id, c.seq) for c in ordered] == [("r1/1@runA", 1), ("r1/2@runA", 2), ("r1/1@runB", 3), ("r1/2@runB", 4)]
+    assert [c.seq for c in contents_calls] == [1, 2, 1, 2], "the events themselves are left as they came"
+    assert len(out.rows.rows["llm_calls"]) == 4
+
+
+def test_a_call_that_arrives_after_its_trajectory_still_reaches_the_analytics():
+    p, out = processor(), Outputs()
+    p.handle([started("r1"), call("r1", 1), finished("r1", 1)], 1000, out)
+    assert len(released(out)) == 1
+    apply_state_writes(p.table, out)
+    late = Outputs()
+    p.handle([call("r1", 2), call("r1", 2)], 2000, late)  # a late call, delivered twice
+    assert released(late) == [] and len(late.rows.rows["llm_calls"]) == 1 and p.late_events == 1

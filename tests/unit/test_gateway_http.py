@@ -19,18 +19,14 @@ from lightwire.services.gateway.serving_chat import ChatServing
 from lightwire.services.gateway.serving_completions import CompletionServing
 from prometheus_client import CollectorRegistry
 
+from testing.recording_sink import RecordingSink
+
+def call_run(call: events_pb2.LlmCall) -> str:
+    """The gateway run named in a call id ("<rollout>/<seq>@<run>")."""
+    return call.call_id.rpartition("@")[2]
+
+
 TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
-
-
-class FakeSink:
-    def __init__(self):
-        self.events: list[tuple[str, str, events_pb2.Event]] = []
-
-    def publish(self, topic, key, event):
-        self.events.append((topic, key, event))
-
-    def calls(self) -> list[events_pb2.LlmCall]:
-        return [e.llm_call for _, _, e in self.events if e.WhichOneof("payload") == "llm_call"]
 
 
 class FakeUpstream:
@@ -77,7 +73,7 @@ class FakeUpstream:
 
 @pytest.fixture
 def gateway():
-    sink, upstream = FakeSink(), FakeUpstream()
+    sink, upstream = RecordingSink(), FakeUpstream()
     recorder = Recorder(sink, "lw.rollout-events", "gw-test")
     catalog = ModelCatalog(upstream, frozenset({"default"}))
     touched: list[str] = []
@@ -108,7 +104,8 @@ async def test_chat_is_answered_and_recorded_with_tokens_but_replies_without_the
     assert sent.sampling.temperature == pytest.approx(0.5)
     [(topic, key, event)] = sink.events
     call = event.llm_call
-    assert (topic, key, call.rollout_id, call.seq, call.call_id, call.http_status) == ("lw.rollout-events", "r-1", "r-1", 1, "r-1/1", 200)
+    assert (topic, key, call.rollout_id, call.seq, call.http_status) == ("lw.rollout-events", "r-1", "r-1", 1, 200)
+    assert call.call_id == f"r-1/1@{call_run(call)}" and len(call_run(call)) == 8
     assert list(call.prompt_token_ids) == [1, 2, 3] and list(call.completions[0].token_ids) == [10, 11, 12, 13]
     assert call.completions[0].logprobs == pytest.approx([-0.1, -0.2, -0.3, -0.4])
     assert (call.model, call.model_version, call.endpoint, call.gateway_id) == ("tiny", 3, "chat.completions", "gw-test")
@@ -133,7 +130,9 @@ async def test_seq_counts_per_rollout_and_header_names_the_rollout(gateway):
     await client.post("/rollouts/r-other/v1/chat/completions", json=chat())
     await client.post("/v1/chat/completions", json=chat())
     calls = sink.calls()
-    assert [(c.rollout_id, c.seq, c.call_id) for c in calls[:3]] == [("r-h", 1, "r-h/1"), ("r-h", 2, "r-h/2"), ("r-other", 1, "r-other/1")]
+    run = call_run(calls[0])
+    assert [(c.rollout_id, c.seq, c.call_id) for c in calls[:3]] == [("r-h", 1, f"r-h/1@{run}"), ("r-h", 2, f"r-h/2@{run}"),
+                                                                   ("r-other", 1, f"r-other/1@{run}")]
     assert calls[0].agent_name == "planner"
     assert calls[3].rollout_id == "" and calls[3].call_id.startswith("unattributed/") and sink.events[3][1] == calls[3].call_id
 
@@ -206,7 +205,7 @@ async def test_bad_input_gets_an_openai_error_and_an_error_event(gateway, body, 
     if param:
         assert error["param"] == param
     [call] = sink.calls()
-    assert (call.http_status, call.error_class, call.call_id) == (status, "invalid_request", "r-bad/1") and call.error_message
+    assert (call.http_status, call.error_class, call.call_id) == (status, "invalid_request", f"r-bad/1@{call_run(call)}") and call.error_message
     assert not upstream.requests
 
 
@@ -353,7 +352,7 @@ async def test_the_fastapi_app_alone_serves_the_call_routes(gateway):
 
 @pytest.fixture
 def small_gateway():
-    sink, upstream = FakeSink(), FakeUpstream()
+    sink, upstream = RecordingSink(), FakeUpstream()
     recorder = Recorder(sink, "lw.rollout-events", "gw-test")
     catalog = ModelCatalog(upstream, frozenset({"default"}))
     app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys(()),
@@ -375,3 +374,25 @@ async def test_a_body_over_the_limit_is_413_and_recorded_without_its_body(small_
     assert (await client.post("/v1/chat/completions", content=chunks())).status_code == 413
     assert [(c.http_status, c.request_json) for c in sink.calls()] == [(413, ""), (413, "")] and not upstream.requests
     assert (await client.post("/v1/chat/completions", json=chat())).status_code == 200  # at the limit's side: served
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_a_call_whose_event_cannot_be_made_durable_is_not_answered_as_a_success(stream):
+    # The client must never see success for a call whose record a crash could still lose.
+    sink, upstream = RecordingSink(durable=False), FakeUpstream()
+    recorder = Recorder(sink, "lw.rollout-events", "gw-test", durable_timeout_s=0.2)
+    catalog = ModelCatalog(upstream, frozenset({"default"}))
+    app = build_app(ChatServing(upstream, recorder, catalog), CompletionServing(upstream, recorder, catalog), ApiKeys(()),
+                    CollectorRegistry(), lambda: _ok())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as client:
+        reply = await client.post("/rollouts/r-d/v1/chat/completions", json=chat(stream=stream))
+    if stream:
+        # Headers went out with the first chunk; what the client gets instead of [DONE] is the error.
+        frames = [line for line in reply.text.splitlines() if line.startswith("data: ")]
+        assert json.loads(frames[-2].removeprefix("data: "))["error"]["code"] == "recording_unavailable"
+        assert "[DONE]" in frames[-1]
+    else:
+        assert reply.status_code == 503
+        assert reply.json()["error"]["code"] == "recording_unavailable"
+    [call] = sink.calls()  # recorded once, as the success it was upstream; not a second time as a failure
+    assert call.http_status == 200

@@ -8,7 +8,7 @@ from lightwire.v1 import events_pb2
 from lightwire.services.gateway.recorder import Recorder
 from lightwire.services.gateway.rollouts import Rollouts
 from lightwire.services.gateway.task_pool import PooledTask
-from tests.unit.test_gateway_http import FakeSink
+from testing.recording_sink import RecordingSink
 
 
 class FakePool:
@@ -27,7 +27,7 @@ class Clock:
 
 
 def setup(max_attempts=3):
-    sink, pool, clock = FakeSink(), FakePool(), Clock()
+    sink, pool, clock = RecordingSink(), FakePool(), Clock()
     rollouts = Rollouts(Recorder(sink, "events", "gw"), pool, "tasks", timeout_s=10, max_attempts=max_attempts, clock=clock)
     return rollouts, sink, pool, clock
 

@@ -7,7 +7,8 @@ import json
 
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2
-from lightwire.services.gateway.spool import EventSink, KafkaUnavailable, SpoolFile
+from lightwire.services.gateway.event_sink import EventSink, KafkaUnavailable
+from lightwire.services.gateway.spool import SpoolFile
 
 
 def test_spool_file_appends_reads_in_order_and_resets_when_flushed(tmp_path):
@@ -221,3 +222,42 @@ async def test_the_real_producer_refusing_a_record_as_too_large_is_not_kafka_una
     sink._producer = Producer()
     rejected = await sink._send([("t", None, b"a" * 10), ("t", None, b"b" * 1000), ("t", None, b"c")])
     assert [i for i, _ in rejected] == [1] and sink._producer.sent == [b"a" * 10, b"c"] and sink.sent == 2
+
+
+# Durability: what `publish` returns is done only once the event is in Kafka or fsynced to the spool, so the gateway
+# can answer a call knowing a kill -9 after the answer cannot lose it.
+
+async def test_publish_is_durable_only_after_kafka_has_it(tmp_path):
+    sink = FlakySink(tmp_path)
+    published = sink.publish("t", "r", event(1))
+    assert not published.done()  # queued, not yet sent: a crash now would lose it, so nobody may rely on it yet
+    await sink.start()
+    await asyncio.wait_for(published, 2)
+    assert [codec.decode(v).event.event_id for v in sink.kafka] == ["e1"]
+    await sink.stop()
+
+
+async def test_publish_during_an_outage_is_durable_once_on_disk(tmp_path):
+    sink = FlakySink(tmp_path)
+    sink.down = True
+    await sink.start()
+    published = sink.publish("t", "r", event(2))
+    await asyncio.wait_for(published, 2)
+    assert not sink.kafka and codec.decode(SpoolFile(tmp_path).read(10)[0][0][2]).event.event_id == "e2"
+    await sink.stop(drain_timeout_s=0.1)
+
+
+class BrokenSink(FlakySink):
+    """A send that fails with something other than an outage (a bug, a cancelled task)."""
+
+    async def _send(self, records):
+        raise RuntimeError("a bug in sending")
+
+
+async def test_a_send_that_fails_for_any_reason_spools_the_batch_rather_than_dropping_it(tmp_path):
+    sink = BrokenSink(tmp_path)
+    await sink.start()
+    published = sink.publish("t", "r", event(3))
+    await asyncio.wait_for(published, 2)
+    await sink.stop(drain_timeout_s=0.1)
+    assert codec.decode(SpoolFile(tmp_path).read(10)[0][0][2]).event.event_id == "e3"

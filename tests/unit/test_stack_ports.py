@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from testing.services_fixtures import free_port
+
 from lightwire.tools.stack.local_stack import LocalStack
 from lightwire.tools.stack.ports import PortsInUse, check_ports_free, port_free, port_use
 from lightwire.tools.stack.settings import StackSettings
@@ -21,12 +23,6 @@ def listener():
     sock.listen()
     yield sock.getsockname()[1]
     sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_port_someone_listens_on_is_not_free_and_its_holder_is_named(listener):
