@@ -185,7 +185,7 @@ def wait_assigned(ports: list[int], partitions: int, timeout_s: float) -> None:
 
 
 def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: int, calls: int, tokens: int, work: Path,
-                   installation: tuple[str, str] = (sys.executable, "lightwire.tools.cli")) -> dict:
+                   installation: tuple[str, str, str | None] = (sys.executable, "lightwire.tools.cli", None)) -> dict:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     names = topics.TopicNames(prefix)
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(partitions, names)))
@@ -198,7 +198,7 @@ def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: in
             port = free_port()
             env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}", **COLLECTOR_TUNING)
             procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log",
-                                        python=installation[0], cli_module=installation[1]).start())
+                                        python=installation[0], cli_module=installation[1], cwd=installation[2]).start())
             ports.append(port)
         wait_assigned(ports, partitions, timeout_s=120)
         started = time.monotonic() - t0
@@ -280,12 +280,13 @@ def compare_with(rev: str, rounds: int, bootstrap: str, args, work: Path) -> Non
     from bench.common import median
     from bench.revision_env import revision_python
 
-    sides = {"this checkout": (sys.executable, "lightwire.tools.cli"), rev: revision_python(rev, work)}
+    sides = {"this checkout": (sys.executable, "lightwire.tools.cli", None), rev: revision_python(rev, work)}
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for i in range(rounds):
         for name, installation in sides.items():
-            runs[name].append(run_collectors(bootstrap, 1, 4, args.rollouts, args.calls, args.tokens, work / f"{i}-{len(runs[name])}-{name[:8]}",
-                                             installation))
+            run_dir = work / f"run-{i}-{'this' if name == 'this checkout' else 'baseline'}"
+            run_dir.mkdir(parents=True)
+            runs[name].append(run_collectors(bootstrap, 1, 4, args.rollouts, args.calls, args.tokens, run_dir, installation))
             print(f"round {i + 1}/{rounds} {name}: {runs[name][-1]['call_events_per_s']:,} call events/s", flush=True)
     medians = {name: median([r["call_events_per_s"] for r in rs]) for name, rs in runs.items()}
     cpu = {name: median([r["collector_cpu_us_per_event"] for r in rs]) for name, rs in runs.items()}

@@ -2,8 +2,8 @@
 
 `revision_python(rev)` exports the revision's tree with `git archive` (the checkout is left alone), generates its
 protobuf modules, and installs it (not editable) into a small virtualenv of its own whose site-packages also points
-at this checkout's virtualenv for the third-party packages, so nothing is downloaded. Returns that venv's python and
-the revision's CLI module (it moved from lightwire.cli to lightwire.tools.cli with the layering).
+at this checkout's virtualenv for the third-party packages, so nothing is downloaded. Returns that venv's python,
+the revision's CLI module and its tree (it moved from lightwire.cli to lightwire.tools.cli with the layering).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def revision_python(rev: str, work: Path) -> tuple[str, str]:
+def revision_python(rev: str, work: Path) -> tuple[str, str, str]:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True)
     if commit.returncode != 0:
         raise SystemExit(f"bench: no revision {rev!r} in {ROOT}: {commit.stderr.strip()}")
@@ -37,4 +37,5 @@ def revision_python(rev: str, work: Path) -> tuple[str, str]:
     subprocess.run([str(uv), "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--python", str(python), str(src)],
                    check=True, capture_output=True)
     cli = "lightwire.tools.cli" if (src / "tools" / "cli.py").exists() else "lightwire.cli"
-    return str(python), cli
+    # Its services run from its own tree: `python -m` puts the working directory first on sys.path.
+    return str(python), cli, str(src)

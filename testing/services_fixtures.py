@@ -37,12 +37,13 @@ class ServiceProcess:
     # Another installation's interpreter and CLI module (bench/revision_env.py): a benchmark's baseline revision.
     python: str = sys.executable
     cli_module: str = "lightwire.tools.cli"
+    cwd: str | None = None  # for another installation, its own tree: `python -m` puts the working directory first
 
     def start(self, timeout_s: float = 120.0) -> "ServiceProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.python, "-m", self.cli_module, "serve", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, cwd=self.cwd,
         )
         try:
             wait_healthy(self.health_url, self._exited, timeout_s)

@@ -177,7 +177,7 @@ class Collector:
                 for message, event in self._decode([e.message for e in events], out):
                     rollout_id = feedback_rollout_id(event.feedback)
                     if not rollout_id:
-                        out.dead_letters.append((message, "feedback names no rollout: call_id must be '<rollout_id>/<seq>'"))
+                        out.dead_letters.append((message, "feedback names no rollout: call_id must be '<rollout_id>/<seq>@<run>' as the gateway gave it"))
                         continue
                     self.metrics.events_in.labels("feedback").inc()
                     out.send(self.names.rollout_events, rollout_id, event)
