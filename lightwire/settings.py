@@ -47,6 +47,9 @@ class CommonSettings(BaseSettings):
     instance_id: str = Field("", description="This process's name in events and logs; defaults to <service>-<pid>.")
     log_level: LogLevel = Field("INFO", description="Python logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line instead of aligned text.")
+    api_keys: CommaList = Field(
+        (), description="Comma-separated API keys (LW_API_KEYS) the gateway, the collector's read API and the dashboard "
+        "accept; empty accepts every caller.")
 
     def topic_names(self) -> TopicNames:
         return TopicNames(self.topic_prefix)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, reusing the caches: the virtualenv (keyed by requirements/dev.lock and nodeps.txt), then
-# lightwire itself (editable, into that venv) and the generated protobuf modules.
+# lightwire itself (editable, into that venv), the generated protobuf modules and the system Chromium the dashboard's
+# browser test drives (scripts/ensure_chromium.sh).
 # Usage: scripts/bootstrap.sh   (LW_CACHE_DIR overrides the cache, default ~/.cache/lightwire)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +31,7 @@ if [ ! -f "$VENV/.complete" ]; then
   echo "bootstrap: virtualenv ready in $(( $(date +%s) - start ))s"
 fi
 
+bash "$ROOT/scripts/ensure_chromium.sh"
 "$VENV/bin/python" "$ROOT/scripts/gen_proto.py" > /dev/null
 "$VENV/bin/python" "$ROOT/scripts/gen_proto.py" --client > /dev/null
 "$UV" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT" -e "$ROOT/client"

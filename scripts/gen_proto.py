@@ -10,7 +10,6 @@ client/lightwire_client/_gen with its imports pointing there, so lightwire-clien
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 import tempfile
 from pathlib import Path

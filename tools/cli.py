@@ -23,7 +23,7 @@ app.add_typer(model_app, name="model")
 console = Console()
 
 # The services that exist; compose runs exactly these (tests/unit/test_compose.py keeps the two in step).
-SERVICES = ("inference", "gateway", "collector", "reward", "trainer")
+SERVICES = ("inference", "gateway", "collector", "reward", "trainer", "dashboard")
 
 
 def _stack():
@@ -62,6 +62,8 @@ def stack_up(
     console.print("took " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     if report.created_topics:
         console.print(f"created topics: {', '.join(report.created_topics)}")
+    if report.dashboard_url:
+        console.print(f"dashboard: [bold]{report.dashboard_url}[/]")
 
 
 @stack_app.command("down")
@@ -106,9 +108,12 @@ def status(url: str = typer.Option(None, help="Collector read API (default http:
 
     from lightwire.services.collector.settings import CollectorSettings
 
-    base = url or f"http://127.0.0.1:{CollectorSettings().collector_port}"
+    settings = CollectorSettings()
+    base = url or f"http://127.0.0.1:{settings.collector_port}"
+    # The read API takes the gateway's keys when they are set.
+    headers = {"Authorization": f"Bearer {settings.api_keys[0]}"} if settings.api_keys else {}
     try:
-        summary = httpx.get(f"{base}/api/summary", timeout=30).json()
+        summary = httpx.get(f"{base}/api/summary", headers=headers, timeout=30).json()
     except httpx.HTTPError as exc:
         console.print(f"[red]the collector's read API at {base} did not answer ({exc}); is the stack up with the collector?[/]")
         raise typer.Exit(code=1) from None

@@ -113,8 +113,10 @@ def run(config: DemoConfig) -> list[dict]:
     started = time.monotonic()
     stack_settings = StackSettings()
     stack = LocalStack(stack_settings)
-    with console.status("starting the stack: Kafka, inference, gateway, collector, trainer"):
-        stack.up(SERVICES)
+    with console.status("starting the stack: Kafka, inference, gateway, collector, dashboard, trainer"):
+        report = stack.up(SERVICES)
+    if report.dashboard_url:
+        console.print(f"dashboard: [bold]{report.dashboard_url}[/] (the learning curve, every rollout's calls and tokens, live)")
     names = stack_settings.topic_names()
     problems = generate(config.n_train, config.n_eval, config.seed)
     train = [p for p in problems if p.split == "train"]
@@ -211,7 +213,7 @@ def write_outputs(config: DemoConfig) -> None:
                       f"{r['vs_base_stderr']:.3f}", str(r["time_s"]))
     console.print(table)
     console.print(f"curve: {config.out_dir / 'heldout_reward.png'}, data: {config.out_dir / 'heldout_reward.csv'}; "
-                  f"analytics: `lightwire status`")
+                  f"analytics: `lightwire status` or the dashboard while the stack runs")
 
 
 def save_curve(config: DemoConfig) -> None:

@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from lightwire.runtime import codec
 from lightwire.v1 import collector_pb2, events_pb2
 from lightwire.services.collector import grouping
+from lightwire.services.collector.analytics_rows import add_batch_rows
 from lightwire.services.collector.outputs import Outputs, StagedTable
 
 BOOK_KEY = b"__group_book__"
@@ -117,6 +118,7 @@ class GroupProcessor:
             del group.rollout_ids[:]
         event.event_id = grouping.seal_batch(batch).batch_id
         del book.buffered_group_ids[:]
+        add_batch_rows(out.rows, event)
         out.send(self.batches_topic, batch.groups[0].group_id, event)
         self.batches += 1
         return used

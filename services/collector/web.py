@@ -1,16 +1,40 @@
-"""The collector's HTTP face (Faust web): /healthz, /metrics and the read API over the analytics."""
+"""The collector's HTTP face (Faust web): /healthz, /metrics and the read API over the analytics.
+
+In embedded mode the collector is the one process that may open chDB, so everything that reads the analytics (the
+dashboard, `lightwire status`, tests) reads through these routes. Each answers JSON; a bad parameter is a 400 and
+an unknown rollout a 404, each with a message; a failed query is logged here and answered without its traceback.
+With LW_API_KEYS set, /api/* takes the same bearer keys as the gateway (/healthz and /metrics stay open for
+health checks and scrapers).
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import math
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lightwire.services.collector.queries import COUNTS, ROLLOUT, SUMMARY
+from lightwire.runtime.api_keys import ApiKeys
+from lightwire.services.collector import queries
+from lightwire.services.collector.rollout_filters import FilterError, parse
+
+log = logging.getLogger(__name__)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # a standard deviation of one sample; JSON has no NaN
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [_value(x) for x in v]
+    return v
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in rows]
+    return [{k: _value(v) for k, v in row.items()} for row in rows]
 
 
 def _rollout_partitions(collector) -> list[int]:
@@ -22,8 +46,47 @@ def _rollout_partitions(collector) -> list[int]:
     return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
 
 
+def _error(web, status: int, kind: str, message: str):
+    return web.json({"error": {"message": message, "type": kind}}, status=status)
+
+
+def _bounded_int(request, name: str, default: int, high: int) -> int:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FilterError(f"{name} must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= high:
+        raise FilterError(f"{name} must be between 1 and {high}, got {value}")
+    return value
+
+
 def register_views(collector) -> None:
     app, writer = collector.app, collector.writer
+    keys = ApiKeys(collector.settings.api_keys)
+
+    async def run(named: dict[str, str], params: dict | None = None) -> dict[str, list[dict[str, Any]]]:
+        # One after another on the writer's thread: chDB takes one statement at a time anyway.
+        return {name: _jsonable(await writer.query(sql, params)) for name, sql in named.items()}
+
+    def read_api(handler):
+        """Keys checked, bad input answered 400, and a failure answered with a message, never a traceback."""
+
+        @functools.wraps(handler)
+        async def guarded(web, request, **kwargs):
+            if not keys.allows(request.headers.get("Authorization")):
+                return _error(web, 401, "unauthorized", "this read API needs an API key: Authorization: Bearer <key>")
+            try:
+                return await handler(web, request, **kwargs)
+            except FilterError as exc:
+                return _error(web, 400, "invalid_filter", str(exc))
+            except Exception as exc:
+                log.exception("read API query failed", extra={"path": request.path})
+                return _error(web, 500, "query_failed", f"the analytics query failed ({type(exc).__name__}); see the collector's log")
+
+        return guarded
 
     @app.page("/healthz")
     async def healthz(web, request):
@@ -42,17 +105,52 @@ def register_views(collector) -> None:
         return web.bytes(generate_latest(collector.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/api/summary")
+    @read_api
     async def summary(web, request):
-        return web.json({name: _jsonable(await writer.query(sql)) for name, sql in SUMMARY.items()})
+        return web.json(await run(queries.SUMMARY))
 
     @app.page("/api/counts")
+    @read_api
     async def counts(web, request):
-        return web.json({name: (await writer.query(sql))[0] for name, sql in COUNTS.items()})
+        return web.json({name: rows[0] for name, rows in (await run(queries.COUNTS)).items()})
+
+    @app.page("/api/overview")
+    @read_api
+    async def overview(web, request):
+        return web.json(await run(queries.OVERVIEW))
+
+    @app.page("/api/training")
+    @read_api
+    async def training(web, request):
+        return web.json(await run(queries.TRAINING, {"limit": _bounded_int(request, "limit", 500, 5000)}))
+
+    @app.page("/api/errors")
+    @read_api
+    async def errors(web, request):
+        return web.json(await run(queries.ERRORS))
+
+    @app.page("/api/feedback")
+    @read_api
+    async def feedback(web, request):
+        return web.json(await run(queries.FEEDBACK, {"limit": _bounded_int(request, "limit", 200, 1000)}))
+
+    @app.page("/api/rollouts")
+    @read_api
+    async def rollouts(web, request):
+        query = parse(dict(request.query))
+        page_sql, page_params = query.page_sql()
+        count_sql, count_params = query.count_sql()
+        rows = _jsonable(await writer.query(page_sql, page_params))
+        total = (await writer.query(count_sql, count_params))[0]["total"]
+        return web.json({"rows": rows, "total": total, "limit": query.limit, "offset": query.offset,
+                         "sort": query.sort, "order": "desc" if query.descending else "asc"})
 
     @app.page("/api/rollouts/{rollout_id}")
+    @read_api
     async def rollout(web, request, rollout_id):
-        params = {"rollout_id": rollout_id}
-        found = {name: _jsonable(await writer.query(sql, params)) for name, sql in ROLLOUT.items()}
-        if not found["rollout"] and not found["calls"]:
-            return web.json({"error": {"message": f"no rollout {rollout_id!r} in the analytics", "type": "not_found"}}, status=404)
+        if len(rollout_id) > 500:
+            return _error(web, 404, "not_found", "no rollout with an id that long in the analytics")
+        found = await run(queries.ROLLOUT, {"rollout_id": rollout_id})
+        if not found["rollout"] and not found["calls"] and not found["start"]:
+            return _error(web, 404, "not_found", f"no rollout {rollout_id!r} in the analytics")
         return web.json(found)

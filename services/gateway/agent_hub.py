@@ -8,7 +8,7 @@ import uuid
 import grpc
 
 from lightwire.v1 import agent_hub_pb2, agent_hub_pb2_grpc, events_pb2
-from lightwire.services.gateway.auth import ApiKeys
+from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.errors import GatewayError
 from lightwire.services.gateway.rollouts import Rollouts
 from lightwire.services.gateway.serving_base import ModelCatalog

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lightwire.runtime.ops import HealthCheck, ops_router
 from lightwire.services.gateway import errors
-from lightwire.services.gateway.auth import ApiKeys
+from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.errors import GatewayError
 from lightwire.services.gateway.protocol import ChatCompletionRequest, CompletionRequest, SamplingFields, parse
 from lightwire.services.gateway.serving_base import CallContext, ServingBase

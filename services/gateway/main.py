@@ -19,7 +19,7 @@ from lightwire.v1 import agent_hub_pb2_grpc
 from lightwire.services.gateway import upstream as upstreams
 from lightwire.services.gateway.agent_hub import AgentHub
 from lightwire.services.gateway.app import build_app
-from lightwire.services.gateway.auth import ApiKeys
+from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.errors import GatewayError
 from lightwire.services.gateway.recorder import Recorder
 from lightwire.services.gateway.rollouts import Rollouts

@@ -27,7 +27,6 @@ class GatewaySettings(ServiceSettings):
     )
     gateway_public_url: str = Field("", description="Base URL agents reach this gateway at; default http://127.0.0.1:<http port>.")
     gateway_model_aliases: CommaList = Field(("default",), description="Comma-separated extra model names accepted for the upstream's model.")
-    api_keys: CommaList = Field((), description="Comma-separated API keys the gateway accepts (LW_API_KEYS); empty accepts every caller.")
     gateway_upstream_timeout_s: float = Field(300.0, description="Longest wait for one generation before answering 504.")
     gateway_acquire_wait_ms: int = Field(5000, description="Longest long-poll of AcquireTask when the client names none.")
     gateway_heartbeat_interval_ms: int = Field(2000, description="Heartbeat interval the gateway asks workers for.")

@@ -18,7 +18,6 @@ import math
 import re
 from collections.abc import Sequence
 
-from lightwire.plugins.rollout_view import RolloutView
 
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 ANSWER_LINE = r"(?:final answer|answer)\s*[:=]\s*-?\d+(?:\.\d+)?"

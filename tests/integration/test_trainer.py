@@ -69,7 +69,6 @@ def test_trainer_logprobs_match_the_inference_engine(tiny):
 
 def test_gradient_checkpointing_gives_the_same_update(tiny):
     """Recomputing activations in the backward pass is a memory trade only: the weights after one update agree."""
-    import torch
 
     batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
     plain, checkpointed = (TorchBackend(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag) for flag in (False, True))

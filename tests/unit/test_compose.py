@@ -6,7 +6,6 @@ import importlib
 import re
 from pathlib import Path
 
-import click
 import pytest
 import typer.main
 import yaml

@@ -12,7 +12,7 @@ import pytest
 from lightwire.v1 import events_pb2, inference_pb2
 from lightwire.services.gateway import errors
 from lightwire.services.gateway.app import build_app
-from lightwire.services.gateway.auth import ApiKeys
+from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.recorder import Recorder
 from lightwire.services.gateway.serving_base import ModelCatalog
 from lightwire.services.gateway.serving_chat import ChatServing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from lightwire.services.gateway.auth import ApiKeys
+from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.settings import GatewaySettings
 
 

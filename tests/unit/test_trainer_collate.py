@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from lightwire.v1 import events_pb2 as pb
 from lightwire.services.trainer.collate import collate

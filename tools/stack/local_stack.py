@@ -37,6 +37,7 @@ class StackReport:
     created_topics: list[str] = field(default_factory=list)
     migrations_applied: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    dashboard_url: str = ""
 
 
 class LocalStack:
@@ -54,11 +55,16 @@ class LocalStack:
         env["LW_STATE_DIR"] = str(self.settings.state_dir.resolve())
         env["LW_CACHE_DIR"] = str(self.settings.cache_dir.resolve())
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The dashboard reads the collector and asks inference and the trainer: on the ports this stack gives them.
+        services = {name: _service_settings(name) for name in ("collector", "inference", "trainer")}
+        env.setdefault("LW_DASHBOARD_COLLECTOR_URL", f"http://127.0.0.1:{services['collector'].collector_port}")
+        env.setdefault("LW_DASHBOARD_INFERENCE_URLS", services["inference"].health_url().removesuffix("/healthz"))
+        env.setdefault("LW_DASHBOARD_TRAINER_URL", services["trainer"].health_url().removesuffix("/healthz"))
         return env
 
     def up(self, services: list[str] | None = None) -> StackReport:
         report = StackReport()
-        names = self.settings.service_names() if services is None else services
+        names = with_dashboard(self.settings.service_names() if services is None else services, self.settings.stack_dashboard)
         # Before anything starts: a port held by a process this stack did not start would answer our health checks
         # for it, and our own process would die on "address already in use" a moment later.
         check_ports_free(self.ports_to_claim(names), self.settings.state_dir)
@@ -81,6 +87,8 @@ class LocalStack:
             report.timings_s[name] = time.monotonic() - t0
         report.components = self.components()
         report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
+        if "dashboard" in names:
+            report.dashboard_url = _service_settings("dashboard").public_url()
         return report
 
     def ports_to_claim(self, names: list[str]) -> dict[int, str]:
@@ -139,6 +147,14 @@ class LocalStack:
             except Exception as exc:  # status must report, not crash, on a half-started broker
                 report.components[0].detail += f" (not answering: {exc})"
         return report
+
+
+def with_dashboard(names: list[str], enabled: bool) -> list[str]:
+    """The services to start, with the dashboard right after the collector (it reads the collector's read API)."""
+    if not enabled or "collector" not in names or "dashboard" in names:
+        return list(names)
+    at = names.index("collector") + 1
+    return [*names[:at], "dashboard", *names[at:]]
 
 
 def _service_settings(name: str):

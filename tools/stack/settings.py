@@ -21,6 +21,7 @@ class StackSettings(CommonSettings):
         description="Comma-separated Lightwire services `stack up` starts after the broker, in order "
         "(e.g. inference,gateway,collector,trainer); empty starts only the infrastructure.",
     )
+    stack_dashboard: bool = Field(True, description="Start the dashboard (lightwire serve dashboard) right after the collector.")
 
     @property
     def bootstrap(self) -> str:

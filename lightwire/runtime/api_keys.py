@@ -1,4 +1,7 @@
-"""API keys: `Authorization: Bearer <key>` on HTTP, `authorization` metadata on gRPC. No keys configured = open."""
+"""API keys: `Authorization: Bearer <key>` (or the bare key) on HTTP, `authorization` metadata on gRPC. No keys = open.
+
+The gateway, the collector's read API and the dashboard take the same keys (LW_API_KEYS), checked the same way.
+"""
 
 from __future__ import annotations
 
