@@ -3,7 +3,7 @@
 `revision_python(rev)` exports the revision's tree with `git archive` (the checkout is left alone), generates its
 protobuf modules, and installs it (not editable) into a small virtualenv of its own whose site-packages also points
 at this checkout's virtualenv for the third-party packages, so nothing is downloaded. Returns that venv's python,
-the revision's CLI module and its tree (it moved from lightwire.cli to lightwire.tools.cli with the layering).
+the revision's CLI module and the folder to run it from (the CLI moved from lightwire.cli to lightwire.tools.cli with the layering).
 """
 
 from __future__ import annotations
@@ -37,5 +37,7 @@ def revision_python(rev: str, work: Path) -> tuple[str, str, str]:
     subprocess.run([str(uv), "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--python", str(python), str(src)],
                    check=True, capture_output=True)
     cli = "lightwire.tools.cli" if (src / "tools" / "cli.py").exists() else "lightwire.cli"
-    # Its services run from its own tree: `python -m` puts the working directory first on sys.path.
-    return str(python), cli, str(src)
+    # Its services run from a folder with no `lightwire` in it: `python -m` puts the working directory first on
+    # sys.path, and a checkout's folder of that name (this one's, or the revision's unmapped tree) would shadow the
+    # revision's installed package.
+    return str(python), cli, str(venv)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from lightwire.services.collector import packed_tokens
 from lightwire.v1 import events_pb2
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "llm_calls": (
         "event_id", "rollout_id", "call_id", "seq", "model", "model_version", "agent_name", "endpoint", "prompt_tokens",
         "completion_tokens", "latency_ms", "http_status", "error_class", "finish_reason", "started_at", "gateway_id",
-        "request_json", "response_json", "completion_token_ids", "completion_logprobs",
+        "request_json", "response_json", "completion_token_ids_packed", "completion_logprobs_packed",
     ),
     "rollouts": (
         "rollout_id", "event_id", "task_id", "group_id", "task_type", "split", "status", "reward", "num_calls", "num_errors",
@@ -84,8 +85,8 @@ def add_event_rows(buffer: RowBuffer, event: events_pb2.Event, *, late: bool = F
             event.event_id, c.rollout_id, c.call_id, c.seq, c.model, c.model_version, c.agent_name, c.endpoint,
             c.prompt_tokens, c.completion_tokens, c.latency_ms, c.http_status, c.error_class, finish,
             ts(c.started_unix_ms or event.time_unix_ms), c.gateway_id, c.request_json, c.response_json,
-            # Copied out of the event: the row outlives this step (pipelined writes), the event's containers may not.
-            [list(comp.token_ids) for comp in c.completions], [list(comp.logprobs) for comp in c.completions],
+            [packed_tokens.pack_ids(comp.token_ids) for comp in c.completions],
+            [packed_tokens.pack_logprobs(comp.logprobs) for comp in c.completions],
         ))
         return
     at = ts(event.time_unix_ms)

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.collector import queries
+from lightwire.services.collector.packed_tokens import unpack_call
 from lightwire.services.collector.rollout_filters import FilterError, parse
 
 log = logging.getLogger(__name__)
@@ -153,4 +154,5 @@ def register_views(collector) -> None:
         found = await run(queries.ROLLOUT, {"rollout_id": rollout_id})
         if not found["rollout"] and not found["calls"] and not found["start"]:
             return _error(web, 404, "not_found", f"no rollout {rollout_id!r} in the analytics")
+        found["calls"] = [unpack_call(call) for call in found["calls"]]
         return web.json(found)
