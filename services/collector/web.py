@@ -105,35 +105,26 @@ def register_views(collector) -> None:
         # aiohttp refuses a charset inside content_type; Prometheus reads text/plain as UTF-8 anyway.
         return web.bytes(generate_latest(collector.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    @app.page("/api/summary")
-    @read_api
-    async def summary(web, request):
-        return web.json(await run(queries.SUMMARY))
+    def named_queries(path: str, named: dict[str, str], limit: tuple[int, int] | None = None) -> None:
+        """A route answering a dict of named queries; `limit` (default, highest) bounds the rows of each."""
+
+        async def handler(web, request):
+            params = {"limit": _bounded_int(request, "limit", *limit)} if limit else None
+            return web.json(await run(named, params))
+
+        handler.__name__ = path.strip("/").replace("/", "_")  # Faust names a page's view after its function
+        app.page(path)(read_api(handler))
+
+    named_queries("/api/summary", queries.SUMMARY)
+    named_queries("/api/overview", queries.OVERVIEW)
+    named_queries("/api/training", queries.TRAINING, limit=(500, 5000))
+    named_queries("/api/errors", queries.ERRORS)
+    named_queries("/api/feedback", queries.FEEDBACK, limit=(200, 1000))
 
     @app.page("/api/counts")
     @read_api
     async def counts(web, request):
         return web.json({name: rows[0] for name, rows in (await run(queries.COUNTS)).items()})
-
-    @app.page("/api/overview")
-    @read_api
-    async def overview(web, request):
-        return web.json(await run(queries.OVERVIEW))
-
-    @app.page("/api/training")
-    @read_api
-    async def training(web, request):
-        return web.json(await run(queries.TRAINING, {"limit": _bounded_int(request, "limit", 500, 5000)}))
-
-    @app.page("/api/errors")
-    @read_api
-    async def errors(web, request):
-        return web.json(await run(queries.ERRORS))
-
-    @app.page("/api/feedback")
-    @read_api
-    async def feedback(web, request):
-        return web.json(await run(queries.FEEDBACK, {"limit": _bounded_int(request, "limit", 200, 1000)}))
 
     @app.page("/api/rollouts")
     @read_api
