@@ -8,13 +8,17 @@ raises; the others make the same two calls and report reward 1.0. Runs in the fr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 
 from lightwire_client import Rollout, Worker, WorkerConfig
 from lightwire_client.integrations import langchain_chat
+
+# The examples' one way to print a whole JSON line from several worker threads (examples/arith_task.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from arith_task import print_json_line  # noqa: E402
 
 
 class LedgerUnavailable(RuntimeError):
@@ -34,7 +38,7 @@ def solve(rollout: Rollout) -> None:
     if rollout.input.get("crash"):
         ledger_lookup("acme")
     rollout.emit_reward(1.0)
-    print(json.dumps({"rollout_id": rollout.rollout_id, "calls": rollout.calls, "reward": 1.0}), flush=True)
+    print_json_line({"rollout_id": rollout.rollout_id, "calls": rollout.calls, "reward": 1.0})
 
 
 if __name__ == "__main__":
@@ -46,4 +50,4 @@ if __name__ == "__main__":
     args, _ = parser.parse_known_args()  # the examples' other flags (--max-tokens ...) do not apply
     stats = Worker(solve, WorkerConfig(target=args.target, api_key=args.api_key, max_tasks=args.max_tasks,
                                        task_types=(args.task_type,))).run_forever()
-    print(json.dumps({"succeeded": stats.succeeded, "failed": stats.failed, "errors": stats.errors}), file=sys.stderr, flush=True)
+    print_json_line({"succeeded": stats.succeeded, "failed": stats.failed, "errors": stats.errors}, file=sys.stderr)
