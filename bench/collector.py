@@ -249,7 +249,7 @@ def main() -> None:
     settings = StackSettings(kafka_port=port, kafka_controller_port=port + 1, kafka_bootstrap=f"127.0.0.1:{port}",
                              state_dir=ROOT / ".lightwire" / ("test-stack" if port == 19092 else f"test-stack-{port}"))
     stack = LocalStack(settings)
-    started_here = not stack.broker.process.running()
+    started_here = not stack.kafka.running()
     stack.up(services=[])
     work = Path(tempfile.mkdtemp(prefix="lw-bench-collector-"))
     try:

@@ -106,14 +106,14 @@ def bench_broker() -> Iterator[str]:
         yield given
         return
     sys.path.insert(0, str(RESULTS.parents[1]))
-    from lightwire.tools.stack.kafka_broker import BrokerError, KafkaBroker
+    from lightwire.tools.stack.kafka_broker import BrokerError, KafkaCluster
     from lightwire.tools.stack.settings import StackSettings
 
     port = int(os.environ.get("LW_TEST_KAFKA_PORT", "19092"))
     settings = StackSettings(kafka_port=port, kafka_controller_port=port + 1, kafka_bootstrap=f"127.0.0.1:{port}",
                              state_dir=RESULTS.parents[1] / ".lightwire" / ("test-stack" if port == 19092 else f"test-stack-{port}"))
-    broker = KafkaBroker(settings)
-    started_here = not broker.process.running()
+    broker = KafkaCluster(settings)
+    started_here = not broker.running()
     if started_here:
         print(f"starting a Kafka broker for the bench on {settings.bootstrap} (state in {settings.state_dir})", flush=True)
     try:

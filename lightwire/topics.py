@@ -60,23 +60,48 @@ DEAD_LETTER = _DEFAULT.dead_letter
 
 
 @dataclass(frozen=True)
+class Replication:
+    """How many brokers keep a copy of each partition (`factor`), and how many copies a write needs before a
+    producer with acks=all is told it is written (`min_insync`): with 3 and 2, a write survives the loss of any one
+    broker and writes go on while one is down."""
+
+    factor: int = 1
+    min_insync: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_insync <= self.factor:
+            raise ValueError(f"min.insync.replicas must be between 1 and the replication factor {self.factor}, not {self.min_insync}")
+
+    @classmethod
+    def majority(cls, factor: int) -> "Replication":
+        """`factor` copies, a write acknowledged once most of them have it (1 of 1, 2 of 3, 3 of 5)."""
+        return cls(factor, factor // 2 + 1)
+
+    def topic_configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)
+    replicas: int = 1
 
 
-def topic_specs(partitions: int = 4, names: TopicNames = _DEFAULT) -> list[TopicSpec]:
-    """Rollout-keyed topics get `partitions` partitions (the unit of collector scale-out); the rest fewer."""
+def topic_specs(partitions: int = 4, names: TopicNames = _DEFAULT, replication: Replication = Replication()) -> list[TopicSpec]:
+    """Rollout-keyed topics get `partitions` partitions (the unit of collector scale-out); the rest fewer. Every
+    topic is replicated as `replication` says."""
     week = str(7 * 24 * 3600 * 1000)
-    return [
-        TopicSpec(names.tasks, partitions),
-        TopicSpec(names.rollout_events, partitions, {"retention.ms": week}),
-        TopicSpec(names.feedback, partitions, {"retention.ms": week}),
-        TopicSpec(names.trajectories, partitions, {"retention.ms": week}),
-        TopicSpec(names.batches, 1),
+    specs = [
+        (names.tasks, partitions, {}),
+        (names.rollout_events, partitions, {"retention.ms": week}),
+        (names.feedback, partitions, {"retention.ms": week}),
+        (names.trajectories, partitions, {"retention.ms": week}),
+        (names.batches, 1, {}),
         # One partition and compaction: the newest weight version per model is what a restarted consumer needs.
-        TopicSpec(names.weights, 1, {"cleanup.policy": "compact"}),
-        TopicSpec(names.train_steps, 1),
-        TopicSpec(names.dead_letter, 1, {"retention.ms": week}),
+        (names.weights, 1, {"cleanup.policy": "compact"}),
+        (names.train_steps, 1, {}),
+        (names.dead_letter, 1, {"retention.ms": week}),
     ]
+    return [TopicSpec(name, n, configs | replication.topic_configs(), replication.factor) for name, n, configs in specs]

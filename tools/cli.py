@@ -26,10 +26,10 @@ console = Console()
 SERVICES = ("inference", "gateway", "collector", "reward", "trainer", "dashboard")
 
 
-def _stack():
+def _stack(brokers: int | None = None):
     from lightwire.tools.stack.local_stack import LocalStack
 
-    return LocalStack(StackSettings())
+    return LocalStack(StackSettings() if brokers is None else StackSettings(stack_brokers=brokers))
 
 
 def _print_report(report) -> None:
@@ -44,9 +44,19 @@ def _print_report(report) -> None:
 @stack_app.command("up")
 def stack_up(
     services: str = typer.Option(None, help="Comma-separated services to start after the broker (default: LW_STACK_SERVICES)."),
+    brokers: int = typer.Option(None, min=1, help="Kafka nodes (combined broker and controller) to run; 3 replicates every "
+                                "topic 3 times and survives the loss of one (default: LW_STACK_BROKERS, 1)."),
 ) -> None:
     """Start what is not running yet (idempotent) and wait until everything answers."""
-    stack = _stack()
+    from pydantic import ValidationError
+
+    try:
+        stack = _stack(brokers)
+    except ValidationError as exc:
+        from rich.markup import escape
+
+        console.print(f"[red]stack up failed:[/] {escape(str(exc))}")
+        raise typer.Exit(code=1) from None
     names = None if services is None else [s.strip() for s in services.split(",") if s.strip()]
     from lightwire.tools.stack.kafka_broker import BrokerError
 
@@ -75,10 +85,10 @@ def stack_down() -> None:
 
 @stack_app.command("status")
 def stack_status() -> None:
-    """Say what runs and where."""
+    """Say what runs and where; exits 3 when a Kafka node is down."""
     report = _stack().status()
     _print_report(report)
-    if not report.components[0].running:
+    if not report.kafka_up:
         raise typer.Exit(code=3)
 
 
@@ -89,7 +99,8 @@ def create_topics() -> None:
     from lightwire.runtime.kafka import ensure_topics
 
     settings = StackSettings()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, topics.topic_specs(settings.topic_partitions, settings.topic_names())))
+    specs = topics.topic_specs(settings.topic_partitions, settings.topic_names(), settings.replication())
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, specs))
     console.print(f"created: {', '.join(created) if created else 'nothing, every topic exists'}")
 
 

@@ -192,7 +192,7 @@ async def ensure_topics(bootstrap: str, specs: Iterable[topics.TopicSpec], *, ti
         wanted = [s for s in specs if s.name not in existing]
         if not wanted:
             return []
-        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, topic_configs=s.configs) for s in wanted]
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replicas, topic_configs=s.configs) for s in wanted]
         try:
             await admin.create_topics(new)
         except TopicAlreadyExistsError:

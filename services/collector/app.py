@@ -74,7 +74,7 @@ class Collector:
         self.app = build_app(settings, settings.app_id(), partitions)
         self._build_topics(settings.app_id())
         self.outputs = OutputWriter(settings, writer, self.names, self.source, self.metrics)
-        table_types = {"key_type": bytes, "value_type": bytes}
+        table_types = {"key_type": bytes, "value_type": bytes, "extra_topic_configs": settings.replication().topic_configs()}
         self.rollout_table = self.app.Table("rollouts", partitions=partitions, use_partitioner=True, **table_types)
         self.group_table = self.app.Table("groups", partitions=1, use_partitioner=True, **table_types)
         # Assembly reads through the states of micro-batches still being written (pipelining, see rollout_batches).
@@ -93,7 +93,8 @@ class Collector:
         self.rollout_topic = self.app.topic(self.names.rollout_events, **raw)
         self.feedback_topic = self.app.topic(self.names.feedback, **raw)
         self.trainer_topic = self.app.topic(self.names.train_steps, self.names.weights, **raw)
-        self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True, **raw)
+        self.groups_topic = self.app.topic(f"{app_id}-groups", partitions=1, internal=True,
+                                           config=self.settings.replication().topic_configs(), **raw)
         self.decoder = Decoder(self.names, self.groups_topic.get_topic_name())
         # The group-member topic carries one record per rollout too: past Faust's per-record path as well.
         self.app.batch_topics = frozenset({self.names.rollout_events, self.groups_topic.get_topic_name()})

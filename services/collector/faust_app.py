@@ -17,7 +17,8 @@ def build_app(settings: CollectorSettings, app_id: str, partitions: int) -> Batc
         broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
         store="memory://",
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        # Faust's own topics (table changelogs, the group-member topic) are replicated as the lw.* topics are.
+        topic_replication_factor=settings.topic_replication,
         table_standby_replicas=0,
         producer_acks=-1,
         producer_max_request_size=16 << 20,

@@ -1,6 +1,6 @@
 """Kafka stopped in the middle of a run: calls still succeed; after it restarts every event arrives, once.
 
-The test runs its own broker (the project's KafkaBroker on its own ports and data directory) so stopping it
+The test runs its own broker (the project's KafkaCluster, one node, on its own ports and data directory) so stopping it
 cannot disturb the session's shared broker.
 """
 
@@ -16,7 +16,7 @@ import uvicorn
 from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import ensure_topics
-from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.kafka_broker import KafkaCluster
 from lightwire.tools.stack.settings import StackSettings
 from testing import fake_upstream
 from testing.gateway_support import gateway_settings, running_gateway
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def own_broker(tmp_path):
     port = free_port()
-    broker = KafkaBroker(StackSettings(kafka_port=port, kafka_controller_port=free_port(), kafka_bootstrap=f"127.0.0.1:{port}",
+    broker = KafkaCluster(StackSettings(kafka_port=port, kafka_controller_port=free_port(), kafka_bootstrap=f"127.0.0.1:{port}",
                                        state_dir=tmp_path / "kafka"))
     broker.start()
     yield broker

@@ -13,7 +13,7 @@ import pytest
 from lightwire import topics
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
-from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.kafka_broker import KafkaCluster
 from lightwire.tools.stack.settings import StackSettings
 from testing.kafka_reading import read_until_end
 from testing.samples import sample_events
@@ -46,7 +46,7 @@ def test_up_twice_down_and_a_restart_that_keeps_topics_and_data(tmp_path):
     env = {**os.environ, "LW_STATE_DIR": str(state_dir), "LW_KAFKA_PORT": str(PORT), "LW_KAFKA_CONTROLLER_PORT": str(PORT + 1),
            "LW_STACK_SERVICES": "", "COLUMNS": "200"}
     settings = StackSettings(state_dir=state_dir, kafka_port=PORT, kafka_controller_port=PORT + 1)
-    broker = KafkaBroker(settings)
+    broker = KafkaCluster(settings).nodes[0]
     try:
         first = lightwire("stack", "up", env=env)
         assert first.returncode == 0, first.stdout + first.stderr
@@ -81,6 +81,36 @@ def test_up_twice_down_and_a_restart_that_keeps_topics_and_data(tmp_path):
         assert "created topics" not in again.stdout, "topics must survive a broker restart"
         records = asyncio.run(read_until_end(bootstrap, topics.ROLLOUT_EVENTS))
         assert [codec.decode(r.value).event for r in records] == events
+    finally:
+        lightwire("stack", "down", env=env)
+    assert our_processes(state_dir) == []
+
+
+def test_up_with_three_brokers_replicates_every_topic_and_down_stops_every_node(tmp_path, test_kafka_port):
+    """`stack up --brokers 3` as a user runs it; `status` and `down` without the option still see all three nodes."""
+    from testing.kafka_cluster import describe_replication
+
+    state_dir, port = tmp_path / "state", test_kafka_port + 300
+    env = {**os.environ, "LW_STATE_DIR": str(state_dir), "LW_KAFKA_PORT": str(port), "LW_KAFKA_CONTROLLER_PORT": str(port + 1),
+           "LW_STACK_SERVICES": "", "LW_KAFKA_HEAP": "384m", "COLUMNS": "200"}
+    settings = StackSettings(state_dir=state_dir, kafka_port=port, kafka_controller_port=port + 1, stack_brokers=3)
+    try:
+        up = lightwire("stack", "up", "--brokers", "3", env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert all(f"127.0.0.1:{port + 2 * i}" in up.stdout for i in range(3)) and "created topics" in up.stdout
+        described = asyncio.run(describe_replication(settings.bootstrap, [topics.ROLLOUT_EVENTS, topics.WEIGHTS]))
+        assert all(len(r) == 3 for t in described.values() for r in t.replicas.values())
+        assert {t.min_insync for t in described.values()} == {2}
+
+        status = lightwire("stack", "status", env=env)
+        assert status.returncode == 0 and all(name in status.stdout for name in ("kafka-2", "kafka-3")), status.stdout
+        one = lightwire("stack", "up", env=env)
+        assert one.returncode == 1 and "--brokers 3" in one.stdout, one.stdout
+
+        down = lightwire("stack", "down", env=env)
+        assert down.returncode == 0 and "kafka, kafka-2, kafka-3" in down.stdout, down.stdout
+        assert our_processes(state_dir) == []
+        assert lightwire("stack", "status", env=env).returncode == 3
     finally:
         lightwire("stack", "down", env=env)
     assert our_processes(state_dir) == []

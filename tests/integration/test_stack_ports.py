@@ -101,6 +101,6 @@ def test_a_second_stack_on_the_same_ports_is_refused_and_told_which_stack_holds_
     out = assert_refused(result, state_dir, stack_settings.kafka_port, "LW_KAFKA_PORT (the Kafka broker)")
     first = str(stack_settings.state_dir.resolve())
     assert f"state directory {first}" in out and f"LW_STATE_DIR={first} lightwire stack down" in out, out
-    assert local_stack.broker.process.running(), "the first stack is left alone"
+    assert local_stack.kafka.running(), "the first stack is left alone"
     # `status` of the second stack says nothing runs; the first is still up.
     assert lightwire("stack", "status", env=env).returncode == 3

@@ -15,11 +15,27 @@ from lightwire.tools.stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose" / "docker-compose.yml"
+THREE_BROKERS = ROOT / "deploy" / "compose" / "brokers-3.yml"
+
+
+def merged(base: dict, override: dict) -> dict:
+    """`docker compose -f base -f override` as far as these files use it: mappings merge key by key, the rest is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+@pytest.fixture(scope="module", params=["one broker", "three brokers"])
+def compose(request) -> dict:
+    """Every check below holds for docker-compose.yml alone and with brokers-3.yml over it."""
+    base = yaml.safe_load(COMPOSE.read_text())
+    return base if request.param == "one broker" else merged(base, yaml.safe_load(THREE_BROKERS.read_text()))
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
+def three_brokers() -> dict:
+    return merged(yaml.safe_load(COMPOSE.read_text()), yaml.safe_load(THREE_BROKERS.read_text()))
 
 
 def lightwire_services(compose: dict) -> dict[str, dict]:
@@ -91,3 +107,28 @@ def test_clickhouse_dsn_names_the_compose_database(compose):
     ch = compose["services"]["clickhouse"]["environment"]
     dsn = compose["services"]["collector"]["environment"]["LW_ANALYTICS_DSN"]
     assert dsn.startswith("http://") and dsn.endswith(f"@clickhouse:8123/{ch['CLICKHOUSE_DB']}")
+
+
+def test_the_three_broker_file_runs_three_voters_of_one_cluster(three_brokers):
+    kafka = {name: svc["environment"] for name, svc in three_brokers["services"].items() if svc.get("image", "").startswith("apache/kafka")}
+    assert sorted(kafka) == ["kafka", "kafka-2", "kafka-3"]
+    voters = {f"{env['KAFKA_NODE_ID']}@{name}:9093" for name, env in kafka.items()}
+    assert len(voters) == 3
+    for name, env in kafka.items():
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == 3
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 2
+    cluster_ids = {env["CLUSTER_ID"] for env in kafka.values()}
+    assert len(cluster_ids) == 1 and len(cluster_ids.pop()) == 22
+    assert {"kafka-2-data", "kafka-3-data"} <= set(three_brokers["volumes"])
+
+
+def test_with_three_brokers_every_service_knows_them_all_and_replicates_three_times(three_brokers):
+    for name, svc in lightwire_services(three_brokers).items():
+        env = svc["environment"]
+        assert set(env["LW_KAFKA_BOOTSTRAP"].split(",")) == {"kafka:9092", "kafka-2:9092", "kafka-3:9092"}, name
+        settings = settings_class(svc["command"])(topic_replication=env["LW_TOPIC_REPLICATION"],
+                                                  topic_min_insync_replicas=env["LW_TOPIC_MIN_INSYNC_REPLICAS"])
+        assert (settings.replication().factor, settings.replication().min_insync) == (3, 2), name
+    assert set(three_brokers["services"]["topic-init"]["depends_on"]) >= {"kafka", "kafka-2", "kafka-3"}

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from lightwire.tools.stack import kafka_broker
-from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.kafka_broker import KafkaCluster
 from lightwire.tools.stack.settings import StackSettings
 
 
@@ -65,7 +65,7 @@ def test_a_draw_that_starts_with_a_dash_is_redrawn(monkeypatch):
 @pytest.mark.parametrize("first_byte", [0xF8, 0xF9, 0xFA, 0xFB, 0x00, 0x7F])
 def test_the_format_command_line_carries_any_id_as_its_value(tmp_path, monkeypatch, first_byte):
     """Even an id that starts with '-' (the old draw made one in 64) must reach kafka-storage as the id."""
-    broker = KafkaBroker(StackSettings(state_dir=tmp_path, cache_dir=tmp_path / "cache"))
+    broker = KafkaCluster(StackSettings(state_dir=tmp_path, cache_dir=tmp_path / "cache"))
     broker.write_config()
     calls: list[list[str]] = []
 
@@ -80,13 +80,13 @@ def test_the_format_command_line_carries_any_id_as_its_value(tmp_path, monkeypat
         assert broker.format_storage() is True
     for argv in calls:
         args = storage_format_args(argv)
-        assert args.command == "format" and args.config == str(broker.config_file)
+        assert args.command == "format" and args.config == str(broker.nodes[0].config_file)
         assert len(args.cluster_id) == 22 and len(base64.urlsafe_b64decode(args.cluster_id + "==")) == 16
 
 
 def test_ids_that_start_with_a_dash_parse_in_the_command_line_form(tmp_path):
-    broker = KafkaBroker(StackSettings(state_dir=tmp_path, cache_dir=tmp_path / "cache"))
+    broker = KafkaCluster(StackSettings(state_dir=tmp_path, cache_dir=tmp_path / "cache"))
     for _ in range(2_000):
         cluster_id = base64.urlsafe_b64encode(b"\xf8" + uuid.uuid4().bytes[1:]).decode().rstrip("=")
         assert cluster_id.startswith("-")
-        assert storage_format_args(broker.format_command(cluster_id)).cluster_id == cluster_id
+        assert storage_format_args(broker.format_command(broker.nodes[0], cluster_id)).cluster_id == cluster_id

@@ -14,7 +14,7 @@ from lightwire import topics
 from lightwire.analytics.store import AnalyticsStore
 from lightwire.runtime.kafka import describe_topics, ensure_topics
 from lightwire.tools.stack.health import wait_healthy
-from lightwire.tools.stack.kafka_broker import KafkaBroker
+from lightwire.tools.stack.kafka_broker import KafkaCluster
 from lightwire.tools.stack.ports import check_ports_free
 from lightwire.tools.stack.processes import ManagedProcess
 from lightwire.tools.stack.settings import StackSettings
@@ -38,12 +38,14 @@ class StackReport:
     migrations_applied: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     dashboard_url: str = ""
+    # Every Kafka node of the stack runs (`stack status` exits 3 otherwise).
+    kafka_up: bool = False
 
 
 class LocalStack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
-        self.broker = KafkaBroker(settings)
+        self.kafka = KafkaCluster(settings)
         self.run_dir = (settings.state_dir / "run").resolve()
 
     def service(self, name: str) -> ManagedProcess:
@@ -52,6 +54,10 @@ class LocalStack:
     def service_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("LW_KAFKA_BOOTSTRAP", self.settings.bootstrap)
+        # The collector makes its changelog topics as the stack makes the lw.* topics.
+        replication = self.settings.replication()
+        env["LW_TOPIC_REPLICATION"] = str(replication.factor)
+        env["LW_TOPIC_MIN_INSYNC_REPLICAS"] = str(replication.min_insync)
         env["LW_STATE_DIR"] = str(self.settings.state_dir.resolve())
         env["LW_CACHE_DIR"] = str(self.settings.cache_dir.resolve())
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -68,9 +74,10 @@ class LocalStack:
         # Before anything starts: a port held by a process this stack did not start would answer our health checks
         # for it, and our own process would die on "address already in use" a moment later.
         check_ports_free(self.ports_to_claim(names), self.settings.state_dir)
-        report.timings_s["kafka"] = self.broker.start()
+        report.timings_s["kafka"] = self.kafka.start()
         t0 = time.monotonic()
-        report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, topics.topic_specs(self.settings.topic_partitions, self.settings.topic_names())))
+        specs = topics.topic_specs(self.settings.topic_partitions, self.settings.topic_names(), self.settings.replication())
+        report.created_topics = asyncio.run(ensure_topics(self.settings.bootstrap, specs))
         report.timings_s["topics"] = time.monotonic() - t0
         if "collector" not in names and not self.service("collector").running():
             # In embedded mode the collector owns chDB; with no collector running the stack applies the schema.
@@ -86,17 +93,16 @@ class LocalStack:
             self.start_service(name)
             report.timings_s[name] = time.monotonic() - t0
         report.components = self.components()
+        report.kafka_up = True
         report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
         if "dashboard" in names:
             report.dashboard_url = _service_settings("dashboard").public_url()
         return report
 
     def ports_to_claim(self, names: list[str]) -> dict[int, str]:
-        """Port -> what needs it, for what `up` would start now: the broker's unless ours runs, each service's unless
-        ours (by pid file in this state directory) runs."""
-        wanted: dict[int, str] = {}
-        if not self.broker.process.running():
-            wanted |= self.broker.ports()
+        """Port -> what needs it, for what `up` would start now: each Kafka node's unless ours runs, each service's
+        unless ours (by pid file in this state directory) runs."""
+        wanted = self.kafka.ports()
         for name in names:
             if not self.service(name).running():
                 wanted |= _service_ports(name)
@@ -116,14 +122,12 @@ class LocalStack:
             raise RuntimeError(f"service {name} exited right after answering its health check; see {proc.log_file}")
 
     def down(self) -> list[str]:
-        """Stop services (newest first) and then the broker; data stays in the state directory."""
+        """Stop services (newest first) and then every Kafka node; data stays in the state directory."""
         stopped = []
         for proc in sorted(self._service_processes(), key=lambda p: p.pid_file.stat().st_mtime, reverse=True):
             if proc.stop():
                 stopped.append(proc.name)
-        if self.broker.stop():
-            stopped.append("kafka")
-        return stopped
+        return stopped + self.kafka.stop()
 
     def _service_processes(self) -> list[ManagedProcess]:
         if not self.run_dir.exists():
@@ -131,8 +135,10 @@ class LocalStack:
         return [self.service(p.stem) for p in self.run_dir.glob("*.pid")]
 
     def components(self) -> list[ComponentStatus]:
-        broker_pid = self.broker.process.pid()
-        out = [ComponentStatus("kafka", broker_pid is not None, broker_pid, self.settings.bootstrap)]
+        out = []
+        for node in self.kafka.nodes_on_disk():
+            pid = node.process.pid()
+            out.append(ComponentStatus(node.name, pid is not None, pid, node.address))
         out.append(ComponentStatus("analytics", True, None, self.settings.resolved_analytics_dsn()))
         for proc in self._service_processes():
             pid = proc.pid()
@@ -140,10 +146,11 @@ class LocalStack:
         return out
 
     def status(self) -> StackReport:
-        report = StackReport(components=self.components())
-        if report.components[0].running:
+        nodes = self.kafka.nodes_on_disk()
+        report = StackReport(components=self.components(), kafka_up=all(node.process.running() for node in nodes))
+        if live := [node.address for node in nodes if node.process.running()]:
             try:
-                report.topics = asyncio.run(describe_topics(self.settings.bootstrap))
+                report.topics = asyncio.run(describe_topics(",".join(live)))
             except Exception as exc:  # status must report, not crash, on a half-started broker
                 report.components[0].detail += f" (not answering: {exc})"
         return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ class PortsInUse(RuntimeError):
         others = sorted({u.state_dir for u in uses if u.state_dir})
         fixes = [f"`LW_STATE_DIR={d} lightwire stack down` stops that stack" for d in others]
         fixes.append("or stop the process holding the port")
-        fixes.append("or give this stack free ports: " + ", ".join(sorted({u.what.split(" ", 1)[0] for u in uses})))
+        fixes.append("or give this stack free ports: " + ", ".join(sorted({u.what.split(" ", 1)[0].split("+")[0] for u in uses})))
         lines.append("Nothing was started. " + "; ".join(fixes) + ".")
         super().__init__("\n".join(lines))
 
@@ -95,10 +96,11 @@ def _holder(port: int) -> int | None:
 
 
 def _lightwire_state_dir(pid: int, cmdline: str) -> str:
-    """The state directory of the Lightwire stack `pid` belongs to, if it is one: the broker names its config file
-    (<state>/kafka/server.properties), a service has LW_STATE_DIR in its environment (as the stack sets it)."""
+    """The state directory of the Lightwire stack `pid` belongs to, if it is one: a Kafka node names its config file
+    (<state>/kafka/server.properties, <state>/kafka-<n>/server.properties for node n), a service has LW_STATE_DIR in
+    its environment (as the stack sets it)."""
     for arg in cmdline.split():
-        if arg.endswith("/kafka/server.properties"):
+        if re.search(r"/kafka(-\d+)?/server\.properties$", arg):
             return str(Path(arg).parent.parent)
     if "lightwire.tools.cli serve" in cmdline:
         try:
