@@ -117,14 +117,14 @@ def status(url: str = typer.Option(None, help="Collector read API (default http:
     """A summary of the analytics: rewards by weight version, errors by class, latency, usage, training steps."""
     import httpx
 
+    from lightwire.runtime.api_keys import bearer_header
     from lightwire.services.collector.settings import CollectorSettings
 
     settings = CollectorSettings()
     base = url or f"http://127.0.0.1:{settings.collector_port}"
-    # The read API takes the gateway's keys when they are set.
-    headers = {"Authorization": f"Bearer {settings.api_keys[0]}"} if settings.api_keys else {}
     try:
-        summary = httpx.get(f"{base}/api/summary", headers=headers, timeout=30).json()
+        # The read API takes the gateway's keys when they are set.
+        summary = httpx.get(f"{base}/api/summary", headers=bearer_header(settings.api_keys), timeout=30).json()
     except httpx.HTTPError as exc:
         console.print(f"[red]the collector's read API at {base} did not answer ({exc}); is the stack up with the collector?[/]")
         raise typer.Exit(code=1) from None

@@ -33,3 +33,8 @@ class ApiKeys:
         if not self.keys:
             return True
         return self.allows(dict(metadata or ()).get("authorization"))
+
+
+def bearer_header(keys: tuple[str, ...]) -> dict[str, str]:
+    """What a client of these APIs sends: the first configured key, or nothing when the APIs are open."""
+    return {"Authorization": f"Bearer {keys[0]}"} if keys else {}

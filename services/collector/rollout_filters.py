@@ -73,7 +73,8 @@ def _number(name: str, raw: str) -> float:
     return value
 
 
-def _integer(name: str, raw: str, low: int, high: int) -> int:
+def whole_number(name: str, raw: str, low: int, high: int) -> int:
+    """A URL parameter as a whole number in [low, high], or a FilterError saying what it takes."""
     try:
         value = int(raw)
     except ValueError:
@@ -109,8 +110,8 @@ def parse(query: Mapping[str, str]) -> RolloutQuery:
     order = (query.get("order") or "desc").lower()
     if order not in ("asc", "desc"):
         raise FilterError(f"order must be asc or desc, got {order!r}")
-    limit = _integer("limit", query["limit"], 1, MAX_LIMIT) if query.get("limit") else 50
-    offset = _integer("offset", query["offset"], 0, MAX_OFFSET) if query.get("offset") else 0
+    limit = whole_number("limit", query["limit"], 1, MAX_LIMIT) if query.get("limit") else 50
+    offset = whole_number("offset", query["offset"], 0, MAX_OFFSET) if query.get("offset") else 0
     if "min_reward" in params and "max_reward" in params and params["min_reward"] > params["max_reward"]:
         raise FilterError(f"min_reward ({params['min_reward']}) is above max_reward ({params['max_reward']})")
     return RolloutQuery(tuple(where), params, sort, order == "desc", limit, offset)
@@ -140,7 +141,7 @@ _CLAUSES = {
     "agent": lambda n, v: ("positionCaseInsensitive(ifNull(s.worker_id, ''), {agent:String}) > 0", _text(n, v)),
     "q": lambda n, v: ("positionCaseInsensitive(r.rollout_id, {q:String}) > 0", _text(n, v)),
     "version": lambda n, v: ("{version:Int64} BETWEEN r.min_model_version AND r.max_model_version",
-                             _integer(n, v, 0, 2**62)),
+                             whole_number(n, v, 0, 2**62)),
     "min_reward": lambda n, v: ("r.reward >= {min_reward:Float64}", _number(n, v)),
     "max_reward": lambda n, v: ("r.reward <= {max_reward:Float64}", _number(n, v)),
     "errors": _errors,

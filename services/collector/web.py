@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.collector import queries
 from lightwire.services.collector.packed_tokens import unpack_call
-from lightwire.services.collector.rollout_filters import FilterError, parse
+from lightwire.services.collector.rollout_filters import FilterError, parse, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,7 @@ def _error(web, status: int, kind: str, message: str):
 
 def _bounded_int(request, name: str, default: int, high: int) -> int:
     raw = request.query.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise FilterError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= high:
-        raise FilterError(f"{name} must be between 1 and {high}, got {value}")
-    return value
+    return whole_number(name, raw, 1, high) if raw else default
 
 
 def register_views(collector) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from lightwire.runtime.api_keys import bearer_header
 from lightwire.services.dashboard.settings import DashboardSettings
 
 
@@ -26,8 +27,7 @@ class ReadApi:
     def __init__(self, settings: DashboardSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         # The read API takes the gateway's keys: the dashboard presents the first one it was given.
-        headers = {"Authorization": f"Bearer {settings.api_keys[0]}"} if settings.api_keys else {}
-        self.collector = httpx.AsyncClient(base_url=settings.dashboard_collector_url.rstrip("/"), headers=headers,
+        self.collector = httpx.AsyncClient(base_url=settings.dashboard_collector_url.rstrip("/"), headers=bearer_header(settings.api_keys),
                                            timeout=settings.dashboard_upstream_timeout_s, transport=transport)
         self.probes = httpx.AsyncClient(timeout=settings.dashboard_probe_timeout_s, transport=transport)
 
