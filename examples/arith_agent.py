@@ -64,12 +64,13 @@ def calculate(expression: str) -> float:
     return ev(ast.parse(expression, mode="eval"))
 
 
-def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_tokens: int = 96) -> float:
-    """One rollout: returns (and reports) 1.0 for a correct final answer, else 0.0."""
+def solve(rollout: Rollout, model: str = "default", max_turns: int = 3, max_tokens: int = 96, worked_examples: bool = True) -> float:
+    """One rollout: returns (and reports) 1.0 for a correct final answer, else 0.0. Without `worked_examples` the
+    agent has its instructions alone (the starting point prompt optimisation improves on)."""
     client = rollout.openai_client()
     question = rollout.input["question"]
     temperature = float(rollout.metadata.get("temperature", "1.0"))
-    messages: list[dict] = [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": question}]
+    messages: list[dict] = [{"role": "system", "content": SYSTEM}, *(EXAMPLE if worked_examples else ()), {"role": "user", "content": question}]
     text = ""
     for _ in range(max_turns):
         reply = client.chat.completions.create(

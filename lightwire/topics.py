@@ -47,6 +47,10 @@ class TopicNames:
     def dead_letter(self) -> str:
         return f"{self.prefix}dead-letter"
 
+    @property
+    def prompts(self) -> str:
+        return f"{self.prefix}prompts"
+
 
 _DEFAULT = TopicNames()
 TASKS = _DEFAULT.tasks
@@ -57,6 +61,7 @@ BATCHES = _DEFAULT.batches
 WEIGHTS = _DEFAULT.weights
 TRAIN_STEPS = _DEFAULT.train_steps
 DEAD_LETTER = _DEFAULT.dead_letter
+PROMPTS = _DEFAULT.prompts
 
 
 @dataclass(frozen=True)
@@ -103,5 +108,7 @@ def topic_specs(partitions: int = 4, names: TopicNames = _DEFAULT, replication: 
         (names.weights, 1, {"cleanup.policy": "compact"}),
         (names.train_steps, 1, {}),
         (names.dead_letter, 1, {"retention.ms": week}),
+        # Keyed "<task type>/<version>" and compacted: a gateway that starts reads every prompt version there is.
+        (names.prompts, 1, {"cleanup.policy": "compact"}),
     ]
     return [TopicSpec(name, n, configs | replication.topic_configs(), replication.factor) for name, n, configs in specs]

@@ -102,8 +102,9 @@ class AgentStack:
 
 @contextlib.contextmanager
 def agent_stack(bootstrap: str, work: Path, stem: str, *, api_key: str, collector_rewards: str = "task_completion",
-                partitions: int = 2) -> Iterator[AgentStack]:
-    """inference + gateway (API key on) + collector as subprocesses on a topic prefix of their own."""
+                partitions: int = 2, gateway: dict[str, object] | None = None) -> Iterator[AgentStack]:
+    """inference + gateway (API key on) + collector as subprocesses on a topic prefix of their own; `gateway`: more
+    gateway settings (names as in GatewaySettings)."""
     from lightwire import topics
     from lightwire.runtime.kafka import ensure_topics
 
@@ -119,7 +120,7 @@ def agent_stack(bootstrap: str, work: Path, stem: str, *, api_key: str, collecto
         ).start(timeout_s=180))
         started.append(ServiceProcess("gateway", service_env(
             bootstrap, names.prefix, work, gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
-            gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", api_keys=api_key, gateway_acquire_wait_ms=500, **quiet),
+            gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", api_keys=api_key, gateway_acquire_wait_ms=500, **quiet, **(gateway or {})),
             f"http://127.0.0.1:{ports['http']}/healthz", work / "gateway.log").start())
         started.append(ServiceProcess("collector", service_env(
             bootstrap, names.prefix, work, collector_port=ports["collector"], collector_rewards=collector_rewards, **quiet),

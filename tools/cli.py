@@ -174,14 +174,26 @@ def demo(
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(_DEMO.max_tokens, help="max_tokens of each of the agent's LLM calls."),
     out_dir: str = typer.Option(str(_DEMO.out_dir), help="Where the CSV and PNG go."),
+    optimise: str = typer.Option("grpo", help="What improves the agent: grpo (its weights) or prompt (prompt versions the gateway "
+                                 "serves, chosen by demonstration selection, for the agent with its bare instructions)."),
+    seed: int = typer.Option(_DEMO.seed, help="Seed of the problem sets (and of the candidate draws)."),
 ) -> None:
     """The main job: the local stack, an OpenAI-SDK agent through the gateway, GRPO, hot-reloaded weights."""
     from pathlib import Path
 
+    if optimise == "prompt":
+        from lightwire.tools.prompt_demo import PromptDemoConfig, run as run_prompt
+        from lightwire.tools.prompts.optimiser import SelectionConfig
+
+        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens, seed=seed, out_dir=Path(out_dir),
+                                    selection=SelectionConfig(task_type="arith", seed=seed)))
+        return
+    if optimise != "grpo":
+        raise typer.BadParameter(f"--optimise is grpo or prompt, not {optimise!r}")
     from lightwire.tools.demo import DemoConfig, run
 
     run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir)))
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed))
 
 
 def main() -> None:

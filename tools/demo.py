@@ -95,6 +95,30 @@ def paired_difference(base: dict[str, float], now: dict[str, float]) -> tuple[fl
     return mean_and_se([now[k] - base[k] for k in base.keys() & now.keys()])
 
 
+def run_agents(agent, concurrency: int, task_types: tuple[str, ...] = ("arith",)) -> threading.Event:
+    """The agent as a lightwire-client Worker on its own thread and event loop; set the returned event to stop it."""
+    from lightwire_client import Worker, WorkerConfig
+    from lightwire.services.gateway.settings import GatewaySettings
+
+    stop = threading.Event()
+    worker = Worker(agent, WorkerConfig(target=f"127.0.0.1:{GatewaySettings().gateway_grpc_port}", concurrency=concurrency,
+                                        task_types=task_types))
+
+    def work() -> None:
+        async def main() -> None:
+            done = asyncio.Event()
+            task = asyncio.create_task(worker.run(done))
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+            done.set()
+            await task
+
+        asyncio.run(main())
+
+    threading.Thread(target=work, daemon=True, name="demo-agents").start()
+    return stop
+
+
 def run(config: DemoConfig) -> list[dict]:
     # Heavy imports here: the CLI imports this module for DemoConfig's defaults on every command.
     import httpx
@@ -103,8 +127,6 @@ def run(config: DemoConfig) -> list[dict]:
     from lightwire.tools.stack.local_stack import LocalStack
     from lightwire.tools.stack.settings import StackSettings
     from lightwire.examples.arith_agent import solve
-    from lightwire_client import Worker, WorkerConfig
-    from lightwire.services.gateway.settings import GatewaySettings
     from lightwire.tools.tasks.arithmetic import generate
     from lightwire.services.trainer.settings import TrainerSettings
     from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
@@ -122,23 +144,7 @@ def run(config: DemoConfig) -> list[dict]:
     train = [p for p in problems if p.split == "train"]
     held_out = [p for p in problems if p.split == "eval"]
 
-    stop = threading.Event()
-    agent = functools.partial(solve, max_turns=config.max_turns, max_tokens=config.max_tokens)
-    worker = Worker(agent, WorkerConfig(target=f"127.0.0.1:{GatewaySettings().gateway_grpc_port}", concurrency=config.concurrency,
-                                        task_types=("arith",)))
-
-    def work() -> None:
-        async def main() -> None:
-            done = asyncio.Event()
-            task = asyncio.create_task(worker.run(done))
-            while not stop.is_set():
-                await asyncio.sleep(0.2)
-            done.set()
-            await task
-
-        asyncio.run(main())
-
-    threading.Thread(target=work, daemon=True).start()
+    stop = run_agents(functools.partial(solve, max_turns=config.max_turns, max_tokens=config.max_tokens), config.concurrency)
     trainer_health = TrainerSettings().health_url()
 
     def trainer_state() -> tuple[int, int]:

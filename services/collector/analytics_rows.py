@@ -12,7 +12,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "llm_calls": (
         "event_id", "rollout_id", "call_id", "seq", "model", "model_version", "agent_name", "endpoint", "prompt_tokens",
         "completion_tokens", "latency_ms", "http_status", "error_class", "finish_reason", "started_at", "gateway_id",
-        "request_json", "response_json", "completion_token_ids_packed", "completion_logprobs_packed",
+        "request_json", "response_json", "completion_token_ids_packed", "completion_logprobs_packed", "prompt_version",
     ),
     "rollouts": (
         "rollout_id", "event_id", "task_id", "group_id", "task_type", "split", "status", "reward", "num_calls", "num_errors",
@@ -86,7 +86,7 @@ def add_event_rows(buffer: RowBuffer, event: events_pb2.Event, *, late: bool = F
             c.prompt_tokens, c.completion_tokens, c.latency_ms, c.http_status, c.error_class, finish,
             ts(c.started_unix_ms or event.time_unix_ms), c.gateway_id, c.request_json, c.response_json,
             [packed_tokens.pack_ids(comp.token_ids) for comp in c.completions],
-            [packed_tokens.pack_logprobs(comp.logprobs) for comp in c.completions],
+            [packed_tokens.pack_logprobs(comp.logprobs) for comp in c.completions], c.prompt_version,
         ))
         return
     at = ts(event.time_unix_ms)

@@ -112,7 +112,7 @@ ROLLOUT = {
     "calls": """
         SELECT event_id, call_id, seq, model, model_version, agent_name, endpoint, prompt_tokens, completion_tokens,
                latency_ms, http_status, error_class, finish_reason, toUnixTimestamp64Milli(started_at) AS started_ms,
-               request_json, response_json, completion_token_ids_packed, completion_logprobs_packed
+               request_json, response_json, completion_token_ids_packed, completion_logprobs_packed, prompt_version
         FROM llm_calls FINAL WHERE rollout_id = {rollout_id:String} ORDER BY started_at, seq, call_id LIMIT 500""",
     "spans": """
         SELECT span_id, parent_span_id, name, kind, agent_name, after_seq, toUnixTimestamp64Milli(started_at) AS started_ms,

@@ -103,7 +103,7 @@ def calls_view(calls: list[dict[str, Any]], decode: Decode) -> list[dict[str, An
             completions = [{"index": k, "tokens": [], "reply": r} for k, r in enumerate(got)]
         out.append({"step": step, **{k: call.get(k) for k in ("call_id", "seq", "model", "model_version", "agent_name", "endpoint",
                                                             "prompt_tokens", "completion_tokens", "latency_ms", "http_status",
-                                                            "error_class", "finish_reason", "started_ms")},
+                                                            "error_class", "finish_reason", "started_ms", "prompt_version")},
                     "messages": messages, "earlier": _shared_prefix(before, messages), "completions": completions})
         before = messages + [r for r in got[:1]]
     return out

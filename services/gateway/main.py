@@ -21,6 +21,8 @@ from lightwire.services.gateway.agent_hub import AgentHub
 from lightwire.services.gateway.app import build_app
 from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.gateway.errors import GatewayError
+from lightwire.services.gateway.prompt_listener import PromptListener
+from lightwire.services.gateway.prompt_policies import PromptPolicies
 from lightwire.services.gateway.recorder import Recorder
 from lightwire.services.gateway.rollouts import Rollouts
 from lightwire.services.gateway.serving_base import ModelCatalog
@@ -73,6 +75,9 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
                     on_invalid=dead_letter)
     await pool.start()
     rollouts = Rollouts(recorder, pool, names.tasks, settings.gateway_heartbeat_timeout_s, settings.gateway_max_attempts)
+    policies = PromptPolicies(frozenset(settings.gateway_prompt_task_types))
+    prompts = PromptListener(policies, settings.kafka_bootstrap, names.prompts, dead_letter)
+    await prompts.start()
     supervisor = asyncio.create_task(rollouts.run(stop), name="rollout-supervisor")
 
     server = grpc.aio.server()
@@ -85,13 +90,15 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
 
     registry = CollectorRegistry()
     _gauges(registry, sink, pool, rollouts)
+    Gauge("lw_gateway_prompt_policies_rejected", "Prompt policies dead-lettered", registry=registry).set_function(lambda: prompts.rejected)
 
     async def health() -> dict:
         return {"model": catalog.name, "upstream": settings.gateway_upstream, "kafka": "ok" if sink.kafka_ok else "spooling",
                 "task_pool": "connected" if pool.connected else "connecting",
-                "task_partitions": sorted(tp.partition for tp in pool.assignment()), "active_rollouts": len(rollouts.active)}
+                "task_partitions": sorted(tp.partition for tp in pool.assignment()), "active_rollouts": len(rollouts.active),
+                "prompt_versions": policies.loaded(), "serving_prompt_versions": policies.serving()}
 
-    chat = ChatServing(upstream, recorder, catalog)
+    chat = ChatServing(upstream, recorder, catalog, lambda rollout_id: rollouts.pinned_prompt(rollout_id, policies.choose))
     completions = CompletionServing(upstream, recorder, catalog)
     app = build_app(chat, completions, keys, registry, health, on_rollout_call=rollouts.touch,
                     max_request_bytes=settings.gateway_max_request_bytes)
@@ -103,6 +110,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event, *, ready: asynci
         await server.stop(grace=5)
         await asyncio.gather(supervisor, return_exceptions=True)
         await pool.stop()
+        await prompts.stop()
         await sink.stop(drain_timeout_s=5)
         await upstream.close()
 

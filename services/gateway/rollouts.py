@@ -29,6 +29,9 @@ class ActiveRollout:
     worker_id: str
     started: bool = False
     last_seen: float = field(default_factory=time.monotonic)
+    # The prompt policy its first call was served under (None: the agent's own messages), kept for its later calls.
+    prompt: object = None
+    prompt_pinned: bool = False
 
 
 def finish_event_id(rollout_id: str) -> str:
@@ -51,6 +54,15 @@ class Rollouts:
 
     def handed_out(self, rollout_id: str, pooled: PooledTask, worker_id: str) -> None:
         self.active[rollout_id] = ActiveRollout(rollout_id, pooled.task, pooled, worker_id, last_seen=self.clock())
+
+    def pinned_prompt(self, rollout_id: str, choose: Callable[[events_pb2.Task], object]):
+        """The prompt policy of a rollout this gateway supervises, chosen at its first call; None for any other."""
+        rollout = self.active.get(rollout_id)
+        if rollout is None:
+            return None
+        if not rollout.prompt_pinned:
+            rollout.prompt, rollout.prompt_pinned = choose(rollout.task), True
+        return rollout.prompt
 
     def touch(self, rollout_id: str) -> bool:
         rollout = self.active.get(rollout_id)

@@ -32,6 +32,8 @@ class CallContext:
     rollout_id: str
     agent_name: str
     raw: bytes
+    # The prompt version the gateway applied to the messages (0: none); stamped on the call's event.
+    prompt_version: int = 0
 
 
 class ModelCatalog:
@@ -97,6 +99,10 @@ class ServingBase:
 
     def to_generate(self, request, model: str) -> inference_pb2.GenerateRequest: ...
 
+    def shape(self, request, ctx: CallContext):
+        """(request, ctx) as the model will see them; chat serving applies the rollout's prompt policy here."""
+        return request, ctx
+
     def choice(self, completion: events_pb2.Completion, engine_fields: bool) -> dict: ...
 
     def renderer(self, request, chunk_id: str, created: int, model: str) -> StreamRenderer: ...
@@ -109,6 +115,7 @@ class ServingBase:
 
     async def create(self, request, ctx: CallContext) -> bytes | AsyncIterator[bytes]:
         model = await self.resolve(request.model, ctx, request.stream)
+        request, ctx = self.shape(request, ctx)
         generate = self.to_generate(request, model)
         created = int(time.time())
         engine_fields = request.wants_engine_fields
@@ -143,7 +150,7 @@ class ServingBase:
                        render: Callable[[inference_pb2.GenerateResponse, str], dict]) -> bytes:
         """One upstream call; returns the JSON body for the client, records the call."""
         call = self.recorder.begin(self.endpoint, ctx.rollout_id, ctx.agent_name, ctx.raw.decode(errors="replace"), False)
-        call.model = request.model
+        call.model, call.prompt_version = request.model, ctx.prompt_version
         t0 = time.perf_counter()
         try:
             result = await self.upstream.generate(request)
@@ -159,7 +166,7 @@ class ServingBase:
                      render: Callable[[inference_pb2.GenerateResponse, str], dict], include_usage: bool) -> AsyncIterator[bytes]:
         """Starts the upstream stream; upstream errors before the first chunk raise here (a plain HTTP error)."""
         call = self.recorder.begin(self.endpoint, ctx.rollout_id, ctx.agent_name, ctx.raw.decode(errors="replace"), True)
-        call.model = request.model
+        call.model, call.prompt_version = request.model, ctx.prompt_version
         t0 = time.perf_counter()
         chunks = self.upstream.generate_stream(request).__aiter__()
         try:

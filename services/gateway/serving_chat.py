@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 
 from lightwire.v1 import events_pb2, inference_pb2
+from lightwire.services.gateway.prompt_policies import PromptPolicy, apply_policy
 from lightwire.services.gateway.protocol import ChatCompletionRequest
-from lightwire.services.gateway.serving_base import ServingBase, StreamRenderer, sampling, usage
+from lightwire.services.gateway.serving_base import CallContext, ModelCatalog, ServingBase, StreamRenderer, sampling, usage
+from lightwire.services.gateway.recorder import Recorder
+from lightwire.services.gateway.upstream import Upstream
 
 
 def to_generate(request: ChatCompletionRequest, model: str) -> inference_pb2.GenerateRequest:
@@ -35,6 +40,20 @@ class ChatServing(ServingBase):
     id_prefix = "chatcmpl"
 
     to_generate = staticmethod(to_generate)
+
+    def __init__(self, upstream: Upstream, recorder: Recorder, catalog: ModelCatalog,
+                 prompt_for: Callable[[str], PromptPolicy | None] = lambda rollout_id: None):
+        super().__init__(upstream, recorder, catalog)
+        self.prompt_for = prompt_for
+
+    def shape(self, request: ChatCompletionRequest, ctx: CallContext) -> tuple[ChatCompletionRequest, CallContext]:
+        # The raw body stays in ctx (the event's request_json is what the agent sent); the model gets the policy's
+        # messages, and the event's prompt_token_ids are theirs.
+        policy = self.prompt_for(ctx.rollout_id) if ctx.rollout_id else None
+        if policy is None:
+            return request, ctx
+        shaped = request.model_copy(update={"messages": apply_policy(request.messages, policy)})
+        return shaped, dataclasses.replace(ctx, prompt_version=policy.version)
 
     def renderer(self, request: ChatCompletionRequest, chunk_id: str, created: int, model: str) -> StreamRenderer:
         offers_tools = bool(request.tools) and request.tool_choice != "none"

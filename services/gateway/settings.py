@@ -46,6 +46,9 @@ class GatewaySettings(ServiceSettings):
     gateway_max_request_bytes: int = Field(
         DEFAULT_MAX_REQUEST_BYTES, description="Largest call request body accepted (default 8 MiB); a bigger one is answered 413 without being "
         "read further, and its call is recorded without the body.")
+    gateway_prompt_task_types: CommaList = Field(
+        (), description="Comma-separated task types whose calls the gateway may shape with a prompt policy from lw.prompts; "
+        "empty (the default) leaves every call as the agent sent it and dead-letters every policy.")
     gateway_kafka_timeout_s: float = Field(5.0, description="A send Kafka has not acknowledged in this long goes to the spool.")
 
     @model_validator(mode="after")

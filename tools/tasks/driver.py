@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
@@ -51,6 +51,7 @@ class GroupProgress:
     started: float
     rollouts: set[str] = field(default_factory=set)
     rewards: list[float] = field(default_factory=list)
+    by_rollout: dict[str, float] = field(default_factory=dict)  # rollout id -> its reward
 
 
 class TaskDriver:
@@ -91,14 +92,22 @@ class TaskDriver:
         return group_id
 
     async def run(self, specs: Iterable[tuple[TaskSpec, int]], max_groups_in_flight: int, model_version: int = 0) -> dict[str, GroupProgress]:
-        """Publish (spec, group_size) pairs, keeping at most `max_groups_in_flight` open; wait for all of them."""
-        pending = list(specs)
-        while pending or self.in_flight:
-            while pending and len(self.in_flight) < max_groups_in_flight:
-                spec, size = pending.pop(0)
-                await self.publish_group(spec, size, model_version)
-            await self.poll(timeout_ms=200)
+        """Publish (spec, group_size) pairs, keeping at most `max_groups_in_flight` open; wait for all of them.
+        Returns every group finished so far, by group id."""
+        await self.run_keyed(((i, spec, size) for i, (spec, size) in enumerate(specs)), max_groups_in_flight, model_version)
         return self.finished
+
+    async def run_keyed(self, items: Iterable[tuple[Hashable, TaskSpec, int]], max_groups_in_flight: int,
+                        model_version: int = 0) -> dict[Hashable, GroupProgress]:
+        """As `run`, for (key, spec, group_size) items; returns each item's finished group by its key."""
+        pending = list(items)
+        groups: dict[Hashable, str] = {}
+        while pending or any(g in self.in_flight for g in groups.values()):
+            while pending and sum(g in self.in_flight for g in groups.values()) < max_groups_in_flight:
+                key, spec, size = pending.pop(0)
+                groups[key] = await self.publish_group(spec, size, model_version)
+            await self.poll(timeout_ms=200)
+        return {key: self.finished[g] for key, g in groups.items()}
 
     async def poll(self, timeout_ms: int = 200) -> list[str]:
         """Read released trajectories; returns the groups that finished now (whole, or timed out)."""
@@ -118,6 +127,7 @@ class TaskDriver:
                     continue
                 progress.rollouts.add(t.rollout_id)
                 progress.rewards.append(t.reward)
+                progress.by_rollout[t.rollout_id] = t.reward
         now = time.monotonic()
         for group_id, progress in list(self.in_flight.items()):
             if len(progress.rollouts) >= progress.size or now - progress.started > self.group_timeout_s:

@@ -134,8 +134,9 @@
 
   function callCard(c) {
     const earlier = c.messages.slice(0, c.earlier), fresh = c.messages.slice(c.earlier);
-    return h("div", { cls: "call", dataset: { step: c.step, version: c.model_version } },
+    return h("div", { cls: "call", dataset: { step: c.step, version: c.model_version, prompt: c.prompt_version || 0 } },
       h("div", { cls: "head" }, h("b", {}, `call ${c.step}`), h("span", { cls: "badge version" }, `v${c.model_version}`),
+        c.prompt_version ? h("span", { cls: "badge prompt", title: "prompt policy version the gateway served this call under" }, `prompt v${c.prompt_version}`) : null,
         `${c.model} · ${c.endpoint || ""} · ${duration(c.latency_ms)} · ${c.prompt_tokens} prompt + ${c.completion_tokens} completion tokens`,
         c.agent_name ? h("span", { cls: "badge" }, c.agent_name) : null, c.error_class ? h("span", { cls: "badge error" }, `${c.error_class} (${c.http_status})`) : null),
       earlier.length ? h("details", { dataset: { key: `earlier-${c.step}` } }, h("summary", {}, `${earlier.length} earlier messages`), earlier.map(message)) : null,

@@ -1,0 +1,1 @@
+"""Prompt optimisation from traffic: demonstration selection (candidates.py decides, optimiser.py runs it)."""
