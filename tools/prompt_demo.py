@@ -13,12 +13,13 @@ import asyncio
 import csv
 import functools
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lightwire.tools.demo import ARITH_REWARD, DemoConfig, console, mean_and_se, paired_difference, run_agents, service_environment
-from lightwire.tools.prompts.optimiser import SelectionConfig
+from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
 
 
 @dataclass
@@ -34,7 +35,14 @@ class PromptDemoConfig:
     max_turns: int = 2
     # The hand-written worked examples as a prompt version, scored on the same problems: the bar to reach.
     reference: bool = True
+    inference_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     selection: SelectionConfig = field(default_factory=lambda: SelectionConfig(task_type="arith"))
+    # Critique and rewrite after the selection (rounds 0: off). The critic: any OpenAI-compatible base URL and model;
+    # empty: the served model through this gateway.
+    critique: RewriteConfig = field(default_factory=lambda: RewriteConfig(task_type="arith", rounds=0))
+    critic_base_url: str = ""
+    critic_model: str = "default"
+    critic_api_key: str = ""
     out_dir: Path = Path("demo-results")
 
 
@@ -54,16 +62,16 @@ def run(config: PromptDemoConfig) -> list[dict]:
     from lightwire.services.collector.settings import CollectorSettings
     from lightwire.services.gateway.settings import GatewaySettings
     from lightwire.tools.prompts.candidates import Demonstration
-    from lightwire.tools.prompts.optimiser import PromptVersions, policy_of, prompt_metadata, select_demonstrations
+    from lightwire.tools.prompts.optimiser import PromptVersions, policy_of, prompt_metadata, rewrite_instructions, select_demonstrations
     from lightwire.tools.stack.local_stack import LocalStack
     from lightwire.tools.stack.settings import StackSettings
     from lightwire.tools.tasks.arithmetic import generate
     from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
 
-    import os
-
     os.environ.update(service_environment(DemoConfig(model=config.model)))
-    os.environ.update({"LW_GATEWAY_PROMPT_TASK_TYPES": "arith", "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD})
+    # No trainer runs beside inference here, so it gets every core (the GRPO demo gives each service one thread).
+    os.environ.update({"LW_GATEWAY_PROMPT_TASK_TYPES": "arith", "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
+                       "OMP_NUM_THREADS": str(config.inference_threads)})
     started = time.monotonic()
     stack_settings = StackSettings()
     stack = LocalStack(stack_settings)
@@ -126,6 +134,19 @@ def run(config: PromptDemoConfig) -> list[dict]:
             selection_summary.update(result.summary())
             if result.chosen is not None:
                 await evaluate(driver, {"selected demonstrations": result.chosen.version})
+            if config.critique.rounds:
+                import openai
+
+                console.print("critique and rewrite:")
+                sel = config.selection
+                validation = train[sel.explore_problems:sel.explore_problems + config.critique.validation_problems]
+                critic = openai.AsyncOpenAI(base_url=config.critic_base_url or f"{gateway.public_url()}/v1", max_retries=0,
+                                            api_key=config.critic_api_key or (gateway.api_keys[0] if gateway.api_keys else "none"))
+                rewritten = await rewrite_instructions(config.critique, driver, versions, read_api, critic, config.critic_model,
+                                                       validation, spec, start=result.chosen, progress=lambda text: console.print("  " + text))
+                selection_summary["critique"] = rewritten.summary()
+                if rewritten.chosen is not None:
+                    await evaluate(driver, {"critique and rewrite": rewritten.chosen.version})
 
     t_opt = time.monotonic()
     try:

@@ -38,6 +38,10 @@ class Candidate:
     version: int
     demonstrations: tuple[Demonstration, ...]
     rewards: dict[str, float] = field(default_factory=dict)  # validation problem id -> reward
+    # Instructions that replace the agent's system message; "" keeps the agent's own.
+    system: str = ""
+    # The validation rollouts' ids and rewards (a critic reads the failed ones).
+    rollouts: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:

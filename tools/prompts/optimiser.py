@@ -59,7 +59,7 @@ class SelectionResult:
             "rollouts": self.rollouts, "seconds": round(self.seconds, 1), "pool": len(self.pool),
             "baseline_score": sum(self.baseline.values()) / len(self.baseline) if self.baseline else None,
             "chosen_version": self.chosen.version if self.chosen else 0,
-            "candidates": [{"version": c.version, "score": c.score, "validation_problems": len(c.rewards),
+            "candidates": [{"version": c.version, "score": c.score, "validation_problems": len(c.rewards), "system": c.system,
                             "demonstrations": [{"rollout_id": d.rollout_id, "reward": d.reward, "tool_calls": d.tool_calls,
                                                 "messages": list(d.messages)} for d in c.demonstrations]}
                            for c in self.candidates],
@@ -98,10 +98,10 @@ class PromptVersions:
 
 
 def policy_of(task_type: str, version: int, demos: tuple[Demonstration, ...], *, serving: bool, optimiser: str,
-              score: float = 0.0, scored: int = 0) -> events_pb2.PromptPolicy:
+              score: float = 0.0, scored: int = 0, system: str = "", parent: int = 0) -> events_pb2.PromptPolicy:
     return events_pb2.PromptPolicy(
-        task_type=task_type, version=version, system_mode="keep", serving=serving, optimiser=optimiser, score=score,
-        scored_rollouts=scored,
+        task_type=task_type, version=version, system_mode="replace" if system else "keep", system=system, serving=serving,
+        optimiser=optimiser, score=score, scored_rollouts=scored, parent_version=parent,
         demonstrations=[events_pb2.Demonstration(messages_json=d.messages_json(), source_rollout_id=d.rollout_id,
                                                  source_reward=d.reward) for d in demos],
     )
@@ -154,13 +154,10 @@ async def select_demonstrations(config: SelectionConfig, driver: TaskDriver, ver
     progress(f"{len(candidates)} candidate prompt versions from {len(pool)} demonstrations: "
              f"{', '.join(str(c.version) for c in candidates) or 'none'}")
 
-    items = [((version, p.task_id), spec(p, "train", 0.0, version), 1) for version in (0, *(c.version for c in candidates)) for p in validation]
-    scored = await driver.run_keyed(items, config.in_flight)
-    spent += len(scored)
-    rewards = {key: (g.rewards[0] if g.rewards else 0.0) for key, g in scored.items()}
-    baseline = {pid: r for (v, pid), r in rewards.items() if v == 0}
+    own = Candidate(0, ())
+    spent += await score(driver, [own, *candidates], validation, spec, config.in_flight)
+    baseline = own.rewards
     for c in candidates:
-        c.rewards = {pid: r for (v, pid), r in rewards.items() if v == c.version}
         await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="demonstrations",
                                           score=c.score, scored=len(c.rewards)))
     chosen = best(candidates, baseline)
@@ -172,6 +169,91 @@ async def select_demonstrations(config: SelectionConfig, driver: TaskDriver, ver
              + ", ".join(f"v{c.version} {c.score:.3f}" for c in candidates)
              + (f"; serving v{chosen.version}" if chosen else "; none beat the agent's own prompt"))
     return SelectionResult(candidates, baseline, chosen, pool, spent, time.monotonic() - t0)
+
+
+async def score(driver: TaskDriver, candidates: list[Candidate], problems: list, spec: Spec, in_flight: int) -> int:
+    """Every candidate on every problem, greedily, each rollout asking for its candidate's version (0: the agent's own
+    prompt); fills each candidate's rewards and rollouts, returns the rollouts spent."""
+    items = [((c.version, p.task_id), spec(p, "train", 0.0, c.version), 1) for c in candidates for p in problems]
+    done = await driver.run_keyed(items, in_flight)
+    by_version = {c.version: c for c in candidates}
+    for (version, pid), group in done.items():
+        by_version[version].rewards[pid] = group.rewards[0] if group.rewards else 0.0
+        by_version[version].rollouts.update(group.by_rollout)
+    return len(done)
+
+
+@dataclass(frozen=True)
+class RewriteConfig:
+    task_type: str
+    rounds: int = 1
+    # Proposals the critic writes per beam member and round, and how many candidates the beam keeps.
+    proposals: int = 3
+    beam: int = 2
+    failures_shown: int = 4
+    validation_problems: int = 16
+    critic_temperature: float = 0.9
+    critic_max_tokens: int = 256
+    in_flight: int = 32
+
+
+async def rewrite_instructions(config: RewriteConfig, driver: TaskDriver, versions: PromptVersions, read_api: httpx.AsyncClient,
+                               critic, critic_model: str, validation: list, spec: Spec, start: Candidate | None = None,
+                               progress: Callable[[str], None] = lambda line: None) -> SelectionResult:
+    """Critique and rewrite in a small beam: the critic (an openai.AsyncOpenAI client) reads each beam member's failed
+    validation rollouts with their attributed errors and proposes instructions; each proposal, with the member's
+    demonstrations, is announced as a candidate and scored on the same validation problems; the beam keeps the best.
+    `start`: the version to improve (default the agent's own prompt), scored here if it has no rewards yet."""
+    from lightwire.tools.prompts.critique import critique_messages, failure_from_rollout, keep_beam, parse_instructions, system_of
+
+    t0 = time.monotonic()
+    start = start or Candidate(0, ())
+    spent = 0
+    if not start.rewards:
+        start.rewards, start.rollouts = {}, {}
+        spent += await score(driver, [start], validation, spec, config.in_flight)
+    beam, tried = [start], [start]
+    next_version = await versions.next_version(config.task_type)
+    for round_no in range(1, config.rounds + 1):
+        proposed: list[Candidate] = []
+        for member in beam:
+            failed = [(rid, r) for rid, r in member.rollouts.items() if r < 1.0][:config.failures_shown]
+            details = [(await read_api.get(f"/api/rollouts/{rid}"), r) for rid, r in failed]
+            found = [(d.json(), r) for d, r in details if d.status_code == 200]
+            failures = [f for f in (failure_from_rollout(d, r) for d, r in found) if f is not None]
+            current = member.system or next((system_of(d) for d, _ in found), "")
+            if not failures:
+                continue
+            reply = await critic.chat.completions.create(model=critic_model, messages=critique_messages(current, failures),
+                                                         n=config.proposals, temperature=config.critic_temperature,
+                                                         max_tokens=config.critic_max_tokens)
+            for choice in reply.choices:
+                text = parse_instructions(choice.message.content or "", current)
+                if text is None or any(c.system == text for c in tried + proposed):
+                    continue
+                candidate = Candidate(next_version, member.demonstrations, system=text)
+                next_version += 1
+                proposed.append(candidate)
+                await versions.announce(policy_of(config.task_type, candidate.version, candidate.demonstrations, serving=False,
+                                                  optimiser="critique", system=text, parent=member.version))
+        if not proposed:
+            progress(f"critique round {round_no}: the critic proposed nothing usable")
+            continue
+        await versions.wait_loaded(config.task_type, [c.version for c in proposed])
+        spent += await score(driver, proposed, validation, spec, config.in_flight)
+        for c in proposed:
+            await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="critique",
+                                              score=c.score, scored=len(c.rewards), system=c.system))
+        tried += proposed
+        beam = keep_beam(beam + proposed, config.beam)
+        progress(f"critique round {round_no}: " + ", ".join(f"v{c.version} {c.score:.3f}" for c in proposed)
+                 + f"; beam {', '.join(f'v{c.version}' for c in beam)}")
+    top = keep_beam(tried, 1)[0]
+    chosen = top if top is not start and top.score > start.score else None
+    if chosen is not None:
+        await versions.announce(policy_of(config.task_type, chosen.version, chosen.demonstrations, serving=True, optimiser="critique",
+                                          score=chosen.score, scored=len(chosen.rewards), system=chosen.system))
+    return SelectionResult([c for c in tried if c is not start], start.rewards, chosen, [], spent, time.monotonic() - t0)
 
 
 def prompt_metadata(version: int) -> dict[str, str]:
