@@ -71,6 +71,9 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
     return {
         "LW_INFERENCE_MODEL": config.model, "LW_TRAINER_MODEL": config.model, "LW_TRAINER_LR": str(config.lr),
         "LW_COLLECTOR_BATCH_GROUPS": str(config.groups_per_step), "LW_COLLECTOR_GROUP_TIMEOUT_S": "300",
+        # The demo paces itself by one batch per step (it waits for the trainer's): a dropped uniform group would leave
+        # the step's batch unfilled, so they are kept, and the trainer skips a batch without signal.
+        "LW_COLLECTOR_UNIFORM_GROUPS": "keep",
         "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
