@@ -196,7 +196,9 @@ def run_collectors(bootstrap: str, processes: int, partitions: int, rollouts: in
         t0 = time.monotonic()
         for i in range(processes):
             port = free_port()
-            env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}", **COLLECTOR_TUNING)
+            # Every bench rollout scores 1.0: uniform groups are kept, so they batch as in the figures before dynamic sampling.
+            env = service_env(bootstrap, prefix, work / f"c{i}", collector_port=port, log_level="WARNING", instance_id=f"collector-{i}",
+                              collector_uniform_groups="keep", **COLLECTOR_TUNING)
             procs.append(ServiceProcess("collector", env, f"http://127.0.0.1:{port}/healthz", work / f"collector-{i}.log",
                                         python=installation[0], cli_module=installation[1], cwd=installation[2]).start())
             ports.append(port)

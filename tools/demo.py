@@ -71,6 +71,9 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
     return {
         "LW_INFERENCE_MODEL": config.model, "LW_TRAINER_MODEL": config.model, "LW_TRAINER_LR": str(config.lr),
         "LW_COLLECTOR_BATCH_GROUPS": str(config.groups_per_step), "LW_COLLECTOR_GROUP_TIMEOUT_S": "300",
+        # The demo paces itself by one batch per step (it waits for the trainer's): a dropped uniform group would leave
+        # the step's batch unfilled, so they are kept, and the trainer skips a batch without signal.
+        "LW_COLLECTOR_UNIFORM_GROUPS": "keep",
         "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
@@ -129,7 +132,9 @@ def run(config: DemoConfig) -> list[dict]:
     from lightwire.examples.arith_agent import solve
     from lightwire.tools.tasks.arithmetic import generate
     from lightwire.services.trainer.settings import TrainerSettings
+    from lightwire.tools.tasks.curriculum import Curriculum
     from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
+    from lightwire.tools.tasks.settings import TaskSettings
 
     os.environ.update(service_environment(config))
     started = time.monotonic()
@@ -179,7 +184,11 @@ def run(config: DemoConfig) -> list[dict]:
         return line
 
     async def loop() -> None:
-        async with TaskDriver(stack_settings.bootstrap, names, group_timeout_s=600) as driver:
+        task_settings = TaskSettings()
+        curriculum = (Curriculum(floor=task_settings.task_curriculum_floor, seed=config.seed,
+                                 success_at=task_settings.task_curriculum_success)
+                      if task_settings.task_curriculum == "on" else None)
+        async with TaskDriver(stack_settings.bootstrap, names, group_timeout_s=600, curriculum=curriculum) as driver:
             done, version = trainer_state()
             t0 = time.monotonic()
             base = await evaluate(driver, version)
@@ -187,8 +196,7 @@ def run(config: DemoConfig) -> list[dict]:
             with Progress(console=console) as progress:
                 bar = progress.add_task("GRPO steps", total=config.steps)
                 for step in range(1, config.steps + 1):
-                    batch = [(spec(train[(step * config.groups_per_step + i) % len(train)], "train"), config.group_size)
-                             for i in range(config.groups_per_step)]
+                    batch = [(spec(p, "train"), config.group_size) for p in driver.choose(train, config.groups_per_step, step)]
                     await driver.run(batch, max_groups_in_flight=config.groups_per_step, model_version=version)
                     deadline = time.monotonic() + 600
                     while trainer_state()[0] <= done and time.monotonic() < deadline:

@@ -116,6 +116,7 @@ class Collector:
                 on_timeout=settings.collector_group_timeout_policy,
                 min_group_size=settings.collector_min_group_size,
                 drop_failed=settings.collector_drop_failed,
+                uniform_groups=settings.collector_uniform_groups,
             ),
             settings.collector_batch_groups, self.names.batches, self.source,
             retention_ms=int(settings.collector_released_retention_s * 1000),
@@ -277,3 +278,4 @@ class Collector:
 
     def _count_batches(self, out: Outputs) -> None:
         self.metrics.batches.follow(self.groups.batches)
+        self.metrics.groups.follow(self.groups.outcomes)

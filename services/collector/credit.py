@@ -3,7 +3,7 @@ and, for multi-agent rollouts, which agents' calls are trained at all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
@@ -33,11 +33,30 @@ def per_step(final: float, steps: int, step_rewards: Sequence[float | None] = ()
     return rewards
 
 
-STRATEGIES: dict[str, CreditFn] = {"identical": identical, "discounted": discounted, "per_step": per_step}
+def attributed(final: float, steps: int, blamed_steps: Collection[int] = (), failed: bool = False, penalty: float = -1.0,
+               **_) -> list[float]:
+    """A failed rollout's blamed steps (those holding a call an error was attributed to: a tool exception, a tool call
+    that did not parse, a loop, an overflowing context) get `penalty`, every other step the final reward.
+
+    The final reward of a failed rollout says only that it failed; the attribution says where. GRPO then pushes the
+    blamed call down on its own rather than every call of the rollout alike. A rollout that did not fail, or has no
+    blamed step, is credited as `identical`: an error it recovered from was part of a path that worked.
+    """
+    rewards = identical(final, steps)
+    if failed:
+        for step in blamed_steps:
+            if not 0 <= step < steps:
+                raise ValueError(f"blamed step {step} of {steps} steps")
+            rewards[step] = float(penalty)
+    return rewards
+
+
+STRATEGIES: dict[str, CreditFn] = {"identical": identical, "discounted": discounted, "per_step": per_step, "attributed": attributed}
 
 
 def assign(strategy: str, final: float, steps: int, **kwargs) -> list[float]:
-    """One reward per step by the named strategy; kwargs reach the strategy (gamma, step_rewards, include_final)."""
+    """One reward per step by the named strategy; kwargs reach the strategy (gamma, step_rewards, include_final,
+    blamed_steps, failed, penalty)."""
     try:
         fn = STRATEGIES[strategy]
     except KeyError:
@@ -48,6 +67,11 @@ def assign(strategy: str, final: float, steps: int, **kwargs) -> list[float]:
 def step_rewards_by_call(call_ids_per_step: Sequence[Sequence[str]], by_call: Mapping[str, float]) -> list[float]:
     """Per-step rewards reported per call_id, summed per step (a merged transition holds several calls)."""
     return [sum(by_call.get(call_id, 0.0) for call_id in call_ids) for call_ids in call_ids_per_step]
+
+
+def blamed_steps(call_ids_per_step: Sequence[Sequence[str]], blamed_calls: Collection[str]) -> list[int]:
+    """The steps holding a blamed call (a merged transition holds several calls: one blamed call blames it), in order."""
+    return [step for step, call_ids in enumerate(call_ids_per_step) if any(call_id in blamed_calls for call_id in call_ids)]
 
 
 def selected(agent_name: str, train_agents: Iterable[str]) -> bool:

@@ -10,7 +10,8 @@ from lightwire.plugins.interface import Attributor, attribute_all, reward_contex
 from lightwire.plugins.registry import RewardPipeline, combine, resolve_attributors, resolve_rewards
 from lightwire.plugins.rollout_view import rollout_view
 from lightwire.services.collector import credit, rollout_state, trajectory_builder
-from lightwire.services.collector.settings import CollectorSettings
+from lightwire.services.collector.grouping import FAILED
+from lightwire.services.collector.settings import DEFAULT_BLAMED_CLASSES, CollectorSettings
 from lightwire.v1 import collector_pb2, events_pb2
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ class TrajectoryFinalizer:
     gamma: float = 1.0
     merge_turns: bool = True
     train_agents: frozenset[str] = frozenset()
+    credit_penalty: float = -1.0
+    credit_error_classes: frozenset[str] = frozenset(DEFAULT_BLAMED_CLASSES)
 
     @classmethod
     def from_settings(cls, settings: CollectorSettings) -> "TrajectoryFinalizer":
@@ -38,6 +41,8 @@ class TrajectoryFinalizer:
             gamma=settings.collector_gamma,
             merge_turns=settings.collector_merge_turns,
             train_agents=frozenset(settings.collector_train_agents),
+            credit_penalty=settings.collector_credit_penalty,
+            credit_error_classes=frozenset(settings.collector_credit_error_classes),
         )
 
     def __post_init__(self) -> None:
@@ -83,10 +88,21 @@ class TrajectoryFinalizer:
         trajectory.merge_mismatches = built.mismatches
         step_rewards = credit.step_rewards_by_call(built.call_ids, view.step_rewards)
         # Credit over the steps; the further completions of an n > 1 call share their step's (trajectory_builder.py).
-        per_step = credit.assign(self.credit, reward, built.steps, gamma=self.gamma, step_rewards=step_rewards)
+        failed = view.status in FAILED  # failed, timed out or cancelled: 'attributed' blames a step of these only
+        per_step = credit.assign(self.credit, reward, built.steps, gamma=self.gamma, step_rewards=step_rewards, failed=failed,
+                                 blamed_steps=self._blamed_steps(c.calls, attributions, built.call_ids) if failed else (),
+                                 penalty=self.credit_penalty)
         for transition, value in zip(built.transitions, built.per_transition(per_step)):
             transition.reward = value
         return components
+
+    def _blamed_steps(self, calls, attributions: list[events_pb2.Attribution], call_ids_per_step: list[list[str]]) -> list[int]:
+        """The steps holding a call an error of the blaming classes was attributed to (an attribution names its call by
+        seq; step 0, before every call, blames none)."""
+        seqs = {a.step for a in attributions if a.error_class in self.credit_error_classes}
+        if not seqs:
+            return []
+        return credit.blamed_steps(call_ids_per_step, {call.call_id for call in calls if call.seq in seqs})
 
     def _rewards(self, view, attributions: list[events_pb2.Attribution]) -> dict[str, float]:
         context = reward_context(view, [a.error_class for a in attributions])

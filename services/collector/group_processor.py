@@ -34,7 +34,7 @@ class GroupProcessor:
         self.batches_topic = batches_topic
         self.source = source
         self.retention_ms = retention_ms
-        self.outcomes: dict[str, int] = {}
+        self.outcomes: dict[str, int] = {}  # released groups by grouping.counted outcome: batched, or why dropped
         self.batches = 0
 
     @staticmethod
@@ -85,7 +85,8 @@ class GroupProcessor:
                 continue
             members = [self._member(table, rid, members_seen) for rid in group.rollout_ids]
             kept = grouping.release(group, outcome, [m for m in members if m is not None], now_ms, self.policy)
-            self.outcomes[group.outcome] = self.outcomes.get(group.outcome, 0) + 1
+            counted = grouping.counted(group.outcome)
+            self.outcomes[counted] = self.outcomes.get(counted, 0) + 1
             if kept is None:
                 done_members.extend(member_key(r) for r in group.rollout_ids)
                 del group.rollout_ids[:]  # a released group is kept only as a tombstone against replays

@@ -3,6 +3,11 @@
 Policy when a group times out (documented in the settings): 'partial' releases it with the members it has when
 there are at least `min_group_size`, otherwise drops it; 'drop' always drops it. Failed and timed-out rollouts
 count with their reward unless `drop_failed` is set. A batch holds whole groups only.
+
+Dynamic sampling (`uniform_groups`, DAPO's): a group whose members all scored alike carries no GRPO gradient (every
+advantage is zero), yet takes a batch slot. 'drop' (the default) leaves it out of batches, so the batch fills with
+groups that teach something; 'keep' batches it anyway (the trainer then skips a batch of such groups without an
+update). Either way it is counted.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 from lightwire.v1 import collector_pb2, events_pb2
 
 FAILED = (events_pb2.ROLLOUT_STATUS_FAILED, events_pb2.ROLLOUT_STATUS_TIMED_OUT, events_pb2.ROLLOUT_STATUS_CANCELLED)
+# Outcomes of a group released without training (the others, complete and timeout_partial, go into batches).
+DROPPED = ("timeout_dropped", "dropped_failed", "uniform_dropped")
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class GroupPolicy:
     on_timeout: str = "partial"
     min_group_size: int = 2
     drop_failed: bool = False
+    uniform_groups: str = "drop"
 
 
 def add_member(group: collector_pb2.GroupState, trajectory: events_pb2.Trajectory, now_ms: int) -> bool:
@@ -51,6 +59,18 @@ def trainable(members: list[events_pb2.Trajectory], policy: GroupPolicy) -> list
     return [t for t in members if not (policy.drop_failed and t.status in FAILED)]
 
 
+def uniform(members: list[events_pb2.Trajectory]) -> bool:
+    """Whether no advantage of the group can be non-zero: every rollout's reward equal, and every transition's
+    (credit-assigned) reward equal to it.
+
+    Exact float equality, as the trainer's own test of a zero spread (grpo.group_advantages). The transitions count
+    because without the std scaling (Dr. GRPO) a transition's credit is centred on its group's mean reward: a group
+    of equal rewards whose credit differs per step (per_step, attributed) still has a gradient there.
+    """
+    rewards = {t.reward for t in members} | {tr.reward for t in members for tr in t.transitions}
+    return len(rewards) <= 1
+
+
 def release(group: collector_pb2.GroupState, outcome: str, members: list[events_pb2.Trajectory], now_ms: int,
             policy: GroupPolicy) -> list[events_pb2.Trajectory] | None:
     """Mark the group released; the members to train on (by rollout id), or None when it is dropped (outcome says which)."""
@@ -62,10 +82,17 @@ def release(group: collector_pb2.GroupState, outcome: str, members: list[events_
         outcome = "timeout_partial" if policy.on_timeout == "partial" and not too_few else "timeout_dropped"
     elif too_few:
         outcome = "dropped_failed"
+    if outcome not in DROPPED and policy.uniform_groups == "drop" and uniform(keep):
+        outcome = "uniform_dropped"
     group.outcome = outcome
-    if outcome in ("timeout_dropped", "dropped_failed"):
+    if outcome in DROPPED:
         return None
     return keep
+
+
+def counted(outcome: str) -> str:
+    """A released group's outcome as /healthz and lw_collector_groups_total count it: batched, or why it was dropped."""
+    return outcome if outcome in DROPPED else "batched"
 
 
 def make_batch(groups: list[events_pb2.TrajectoryGroup]) -> events_pb2.TrainingBatch:

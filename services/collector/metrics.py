@@ -24,6 +24,21 @@ class FollowedCounter:
             self.seen = count
 
 
+class FollowedCounts:
+    """A labelled Prometheus counter that follows counts kept elsewhere by label value (a processor's tally per outcome)."""
+
+    def __init__(self, counter: Counter):
+        self.counter = counter
+        self.followed: dict[str, FollowedCounter] = {}
+
+    def follow(self, counts: dict[str, int]) -> None:
+        for label, count in counts.items():
+            followed = self.followed.get(label)
+            if followed is None:
+                followed = self.followed[label] = FollowedCounter(self.counter.labels(label))
+            followed.follow(count)
+
+
 @dataclass
 class CollectorMetrics:
     registry: CollectorRegistry
@@ -35,6 +50,9 @@ class CollectorMetrics:
         # Counted where they happen (RolloutProcessor, GroupProcessor); these follow those counts.
         self.trajectories = FollowedCounter(Counter("lw_collector_trajectories_total", "Trajectories released", registry=r))
         self.batches = FollowedCounter(Counter("lw_collector_batches_total", "Training batches released", registry=r))
+        self.groups = FollowedCounts(Counter(
+            "lw_collector_groups_total", "GRPO groups released, by outcome: batched, uniform_dropped (all rewards alike: no "
+            "gradient), timeout_dropped, dropped_failed", ["outcome"], registry=r))
         self.rows = Counter("lw_collector_analytics_rows_total", "Analytics rows inserted", registry=r)
         self.late = FollowedCounter(Counter("lw_collector_late_rewards_total", "Rewards and feedback that arrived after release", registry=r))
         self.late_events = FollowedCounter(Counter(

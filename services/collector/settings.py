@@ -6,7 +6,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from lightwire.error_classes import CONTEXT_OVERFLOW, INVALID_TOOL_JSON, LOOP, TAXONOMY, TOOL_EXCEPTION
 from lightwire.settings import CommaList, ServiceSettings
+
+DEFAULT_BLAMED_CLASSES = (TOOL_EXCEPTION, INVALID_TOOL_JSON, LOOP, CONTEXT_OVERFLOW)
 
 
 class CollectorSettings(ServiceSettings):
@@ -41,10 +44,25 @@ class CollectorSettings(ServiceSettings):
     collector_drop_failed: bool = Field(
         False, description="Leave failed and timed-out rollouts out of their group (by default they count with their reward)."
     )
+    collector_uniform_groups: Literal["keep", "drop"] = Field(
+        "drop",
+        description="A group whose rollouts all scored alike (every advantage zero: no GRPO gradient): 'drop' leaves it out "
+        "of batches, which fill with groups that carry signal (dynamic sampling); 'keep' batches it. Either way it is "
+        "counted (lw_collector_groups_total, /healthz). With a KL term (LW_TRAINER_KL_COEF) such a group still pulls "
+        "towards the reference, which 'drop' gives up.",
+    )
     collector_batch_groups: int = Field(2, description="Whole groups per training batch on lw.batches.")
     collector_merge_turns: bool = Field(True, description="Merge calls whose prompt extends the previous prompt+completion into one sequence.")
-    collector_credit: str = Field("identical", description="Credit assignment: identical, discounted or per_step.")
+    collector_credit: str = Field("identical", description="Credit assignment: identical, discounted, per_step or attributed.")
     collector_gamma: float = Field(1.0, description="Discount for credit assignment 'discounted'.")
+    collector_credit_penalty: float = Field(
+        -1.0, description="Credit assignment 'attributed': the reward of a failed rollout's step whose call an error "
+        "(of collector_credit_error_classes) was attributed to; its other steps get the final reward.")
+    collector_credit_error_classes: CommaList = Field(
+        DEFAULT_BLAMED_CLASSES,
+        description="Credit assignment 'attributed': comma-separated error classes that blame their call (the policy's own "
+        "mistakes); upstream errors, timeouts and agent crashes are not the call's doing and blame nothing by default.",
+    )
     collector_train_agents: CommaList = Field((), description="Comma-separated agent names whose calls are trained; empty trains all.")
     collector_rewards: str = Field(
         "task_completion", description="Reward pipeline by default: comma-separated name[:weight] of registered reward functions."
@@ -62,6 +80,10 @@ class CollectorSettings(ServiceSettings):
             raise ValueError("LW_COLLECTOR_BATCH_GROUPS must be at least 1")
         if self.collector_min_group_size < 1:
             raise ValueError("LW_COLLECTOR_MIN_GROUP_SIZE must be at least 1")
+        unknown = sorted(set(self.collector_credit_error_classes) - set(TAXONOMY))
+        if unknown:
+            raise ValueError(f"LW_COLLECTOR_CREDIT_ERROR_CLASSES names {', '.join(unknown)}, not error classes; choose among "
+                             f"{', '.join(TAXONOMY)}")
         return self
 
     def app_id(self) -> str:

@@ -89,6 +89,7 @@ def register_views(collector) -> None:
             "released": collector.rollouts.released,
             "pending": len(collector.rollouts.deadlines),
             "batches": collector.groups.batches,
+            "groups": dict(collector.groups.outcomes),
             "rollout_partitions": _rollout_partitions(collector),
         })
 

@@ -58,7 +58,8 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing_a_reader_sees(bo
             await producer.send_many(names.rollout_events, batch)
 
     asyncio.run(produce())
-    settings = dict(collector_batch_groups=50, collector_rollout_timeout_s=120, log_level="INFO")
+    # Every rollout scores 1.0: uniform groups are kept (LW_COLLECTOR_UNIFORM_GROUPS), so every rollout is batched.
+    settings = dict(collector_batch_groups=50, collector_rollout_timeout_s=120, collector_uniform_groups="keep", log_level="INFO")
     collector = start_collector(bootstrap, names, tmp_path, instance_id="first", **settings)
 
     async def crash_and_recover():

@@ -71,8 +71,9 @@ def learning_stack(bootstrap, tmp_path):
               inference_ops_port=ports["inf_ops"])
         start("gateway", "http", gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
               gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", gateway_acquire_wait_ms=500)
+        # Uniform groups kept: every step makes one batch, and the test checks the trainer skips those without signal.
         start("collector", "collector", collector_port=ports["collector"], collector_rewards="brevity",
-              collector_batch_groups=GROUPS_PER_STEP, collector_group_timeout_s=600)
+              collector_batch_groups=GROUPS_PER_STEP, collector_group_timeout_s=600, collector_uniform_groups="keep")
         start("trainer", "trainer", trainer_model="tiny-llama", trainer_device="cpu", trainer_ops_port=ports["trainer"], trainer_lr=LR,
               trainer_temperature=TEMPERATURE, trainer_seed=0, trainer_checkpoint_dir=tmp_path / "checkpoints")
         yield names, ports, started

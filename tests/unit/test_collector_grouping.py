@@ -1,9 +1,10 @@
-from lightwire.v1 import events_pb2 as pb
+from lightwire.v1 import collector_pb2, events_pb2 as pb
 from lightwire.services.collector import grouping
 from lightwire.services.collector.group_processor import BOOK_KEY, GroupProcessor
 from lightwire.services.collector.outputs import Outputs, apply_state_writes
 
-POLICY = grouping.GroupPolicy(timeout_ms=10_000, on_timeout="partial", min_group_size=2)
+# Most tests here are of the mechanics and give every member reward 0: uniform groups are kept so that they batch.
+POLICY = grouping.GroupPolicy(timeout_ms=10_000, on_timeout="partial", min_group_size=2, uniform_groups="keep")
 
 
 def traj(rollout_id: str, group: str, size: int = 3, status=pb.ROLLOUT_STATUS_SUCCEEDED, reward=0.0, version=1) -> pb.Trajectory:
@@ -61,7 +62,7 @@ def test_batches_do_not_depend_on_where_micro_batches_cut_the_stream():
 
 
 def test_a_timed_out_group_is_trained_partially_or_dropped_by_policy():
-    for policy, expected in ((POLICY, ["a1", "a2"]), (grouping.GroupPolicy(10_000, "drop", 2), None)):
+    for policy, expected in ((POLICY, ["a1", "a2"]), (grouping.GroupPolicy(10_000, "drop", 2, uniform_groups="keep"), None)):
         p, out = processor(policy, batch_groups=1), Outputs()
         step(p, out, [traj("a1", "A"), traj("a2", "A")])
         step(p, out, tick_at=10_999)
@@ -102,3 +103,56 @@ def test_table_writes_are_ordered_members_then_book_then_deletions():
     assert keys.index(BOOK_KEY) < keys.index(b"t/a1") and out.state_writes[b"t/a1"] is None
     # A member whose group goes out in the step that brought it is never stored.
     assert b"t/a2" not in keys and [t.rollout_id for b in batches(out) for g in b.groups for t in g.trajectories] == ["a1", "a2"]
+
+
+def test_uniform_groups_are_dropped_and_counted_by_default():
+    assert grouping.GroupPolicy(1000).uniform_groups == "drop"
+    p, out = processor(grouping.GroupPolicy(10_000), batch_groups=1), Outputs()
+    # A: rewards 1, 1, 1 (no advantage can be non-zero); B: 0, 1, 0 (signal).
+    step(p, out, [traj("a1", "A", reward=1.0), traj("a2", "A", reward=1.0), traj("a3", "A", reward=1.0)])
+    assert batches(out) == [] and p.outcomes == {"uniform_dropped": 1}
+    assert list(p.table) == [BOOK_KEY]  # its members are deleted, the book keeps a tombstone
+    assert grouping_state(p, "A").outcome == "uniform_dropped"
+    step(p, out, [traj("b1", "B", reward=0.0), traj("b2", "B", reward=1.0), traj("b3", "B", reward=0.0)])
+    [batch] = batches(out)
+    assert [g.group_id for g in batch.groups] == ["B"]
+    assert p.outcomes == {"uniform_dropped": 1, "batched": 1}
+    step(p, out, [traj("a1", "A", reward=0.5)])  # a replayed member of the dropped group changes nothing
+    assert len(batches(out)) == 1 and p.outcomes == {"uniform_dropped": 1, "batched": 1}
+
+
+def test_uniform_groups_are_batched_when_kept():
+    p, out = processor(grouping.GroupPolicy(10_000, uniform_groups="keep"), batch_groups=1), Outputs()
+    step(p, out, [traj("a1", "A", size=2, reward=1.0), traj("a2", "A", size=2, reward=1.0)])
+    assert [g.group_id for b in batches(out) for g in b.groups] == ["A"] and p.outcomes == {"batched": 1}
+
+
+def test_a_uniform_partial_group_is_dropped_too():
+    p, out = processor(grouping.GroupPolicy(10_000), batch_groups=1), Outputs()
+    step(p, out, [traj("a1", "A", reward=0.0), traj("a2", "A", reward=0.0)])  # 2 of 3: partial at the timeout
+    step(p, out, tick_at=11_000)
+    assert batches(out) == [] and p.outcomes == {"uniform_dropped": 1}
+
+
+def test_a_group_is_uniform_only_when_no_advantage_can_differ():
+    def member(reward: float, *credits: float) -> pb.Trajectory:
+        t = traj("r", "G", reward=reward)
+        t.transitions.extend(pb.Transition(reward=c) for c in credits)
+        return t
+
+    assert grouping.uniform([member(0.0, 0.0, 0.0), member(0.0, 0.0)])
+    assert grouping.uniform([member(1.0)])  # a group of one has no comparison
+    assert not grouping.uniform([member(0.0), member(1e-9)])  # exact, as the trainer's zero-spread test
+    # Equal rewards, but one step's credit differs (an attributed penalty): centred without std scaling, it has a gradient.
+    assert not grouping.uniform([member(0.0, 0.0, -1.0), member(0.0, 0.0)])
+
+
+def test_counted_outcomes_say_batched_or_why_dropped():
+    assert [grouping.counted(o) for o in ("complete", "timeout_partial", "timeout_dropped", "dropped_failed", "uniform_dropped")] == [
+        "batched", "batched", "timeout_dropped", "dropped_failed", "uniform_dropped"]
+
+
+def grouping_state(p: GroupProcessor, group_id: str) -> collector_pb2.GroupState:
+    book = collector_pb2.GroupBook()
+    book.ParseFromString(p.table[BOOK_KEY])
+    return book.groups[group_id]

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,38 @@ def test_bad_values_are_rejected(monkeypatch):
         StackSettings()
 
 
+def all_settings() -> list[type]:
+    from lightwire.services.collector.settings import CollectorSettings
+    from lightwire.services.dashboard.settings import DashboardSettings
+    from lightwire.services.gateway.settings import GatewaySettings
+    from lightwire.services.inference.settings import InferenceSettings
+    from lightwire.services.reward.settings import RewardSettings
+    from lightwire.services.trainer.settings import TrainerSettings
+    from lightwire.tools.tasks.settings import TaskSettings
+
+    return [CommonSettings, StackSettings, TaskSettings, CollectorSettings, DashboardSettings, GatewaySettings, InferenceSettings,
+            RewardSettings, TrainerSettings]
+
+
 def test_every_field_is_documented():
-    for cls in (CommonSettings, StackSettings):
+    for cls in all_settings():
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"
+
+
+def readme_settings() -> set[str]:
+    """The variables the README's configuration table names (a row may name several)."""
+    table = (Path(__file__).parents[2] / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return {v for line in table.splitlines() if line.startswith("| `LW_") for v in re.findall(r"`(LW_[A-Z0-9_]+)`", line.split(" | ")[0])}
+
+
+def test_the_readme_table_names_real_settings_and_the_learning_policies():
+    fields = {f"LW_{name.upper()}" for cls in all_settings() for name in cls.model_fields}
+    documented = readme_settings()
+    assert documented - fields == set(), "README rows without a setting"
+    # The policies of what is learnt from (issue 17): each changes training, so each has its row.
+    assert {"LW_COLLECTOR_UNIFORM_GROUPS", "LW_COLLECTOR_CREDIT", "LW_COLLECTOR_CREDIT_PENALTY", "LW_COLLECTOR_CREDIT_ERROR_CLASSES",
+            "LW_TASK_CURRICULUM", "LW_TASK_CURRICULUM_FLOOR", "LW_TASK_CURRICULUM_SUCCESS"} <= documented
 
 
 def test_comma_lists_are_read_once_the_same_way_everywhere(monkeypatch):

@@ -2,6 +2,9 @@
 
 A group is done when the collector has released all its rollouts (read from lw.trajectories, deduplicated by
 rollout) or when its timeout passes; only then is the next group published.
+
+Which training problems a step publishes (`choose`): in turn by default; with a curriculum (curriculum.py), drawn by
+the success rates the driver observes in its finished groups.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
 
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
+from lightwire.tools.tasks.curriculum import Curriculum
 from lightwire.topics import TopicNames
 from lightwire.v1 import events_pb2
 
@@ -52,14 +57,34 @@ class GroupProgress:
     rollouts: set[str] = field(default_factory=set)
     rewards: list[float] = field(default_factory=list)
     by_rollout: dict[str, float] = field(default_factory=dict)  # rollout id -> its reward
+    task_id: str = ""
+    split: str = "train"
+
+
+T = TypeVar("T")  # a problem: anything with a task_id (a TaskSpec, a task set's Problem)
+
+
+def in_turn(problems: Sequence[T], k: int, step: int) -> list[T]:
+    """Step `step`'s `k` problems without a curriculum: the next k in order, round the list."""
+    return [problems[(step * k + i) % len(problems)] for i in range(k)]
+
+
+def choose(problems: Sequence[T], k: int, step: int, curriculum: Curriculum | None = None) -> list[T]:
+    """The problems step `step` publishes: in turn without a curriculum, else `k` distinct ones drawn by it."""
+    if curriculum is None:
+        return in_turn(problems, k, step)
+    by_id = {p.task_id: p for p in problems}  # type: ignore[attr-defined]
+    return [by_id[task_id] for task_id in curriculum.draw(list(by_id), k)]
 
 
 class TaskDriver:
-    def __init__(self, bootstrap: str, names: TopicNames, source: str = "task-driver", group_timeout_s: float = 600.0):
+    def __init__(self, bootstrap: str, names: TopicNames, source: str = "task-driver", group_timeout_s: float = 600.0,
+                 curriculum: Curriculum | None = None):
         self.bootstrap = bootstrap
         self.names = names
         self.source = source
         self.group_timeout_s = group_timeout_s
+        self.curriculum = curriculum  # None: problems in turn; else it learns from every finished training group
         self.in_flight: dict[str, GroupProgress] = {}
         self.finished: dict[str, GroupProgress] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -88,8 +113,12 @@ class TaskDriver:
         await self._producer.send_many(
             self.names.tasks, [(group_id, codec.make_event(self.source, event_id=f"task-{group_id}-{t.index_in_group}", task=t)) for t in tasks]
         )
-        self.in_flight[group_id] = GroupProgress(group_size, time.monotonic())
+        self.in_flight[group_id] = GroupProgress(group_size, time.monotonic(), task_id=spec.task_id, split=spec.split)
         return group_id
+
+    def choose(self, problems: Sequence[T], k: int, step: int) -> list[T]:
+        """Step `step`'s `k` training problems: in turn, or drawn by the curriculum."""
+        return choose(problems, k, step, self.curriculum)
 
     async def run(self, specs: Iterable[tuple[TaskSpec, int]], max_groups_in_flight: int, model_version: int = 0) -> dict[str, GroupProgress]:
         """Publish (spec, group_size) pairs, keeping at most `max_groups_in_flight` open; wait for all of them.
@@ -133,4 +162,11 @@ class TaskDriver:
             if len(progress.rollouts) >= progress.size or now - progress.started > self.group_timeout_s:
                 self.finished[group_id] = self.in_flight.pop(group_id)
                 done.append(group_id)
+                self.observe(progress)
         return done
+
+    def observe(self, progress: GroupProgress) -> None:
+        """Tell the curriculum how a finished group went: its released rollouts (a timed-out group's missing ones are
+        not attempts). Held-out groups never train, so they teach it nothing."""
+        if self.curriculum is not None and progress.split == "train" and progress.task_id:
+            self.curriculum.observe(progress.task_id, progress.rewards)
