@@ -22,8 +22,9 @@ from lightwire.settings import CommonSettings
 from lightwire.v1 import events_pb2 as pb
 from lightwire_client import Worker, WorkerConfig
 from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
+from testing.browser import launch_chromium
 from testing.kafka_reading import read_until_end
-from testing.services_fixtures import AgentStack, agent_stack
+from testing.services_fixtures import AgentStack, ServiceProcess, agent_stack, free_port, service_env
 
 pytestmark = pytest.mark.integration
 KEY = "test-key"
@@ -38,9 +39,18 @@ SYSTEM_V2 = "Version two speaks: always use the calculator."
 
 @pytest.fixture(scope="module")
 def stack(bootstrap, tmp_path_factory) -> Iterator[AgentStack]:
-    with agent_stack(bootstrap, tmp_path_factory.mktemp("prompts"), "pp", api_key=KEY,
-                     gateway={"gateway_prompt_task_types": "arith"}) as running:
-        yield running
+    work = tmp_path_factory.mktemp("prompts")
+    with agent_stack(bootstrap, work, "pp", api_key=KEY, gateway={"gateway_prompt_task_types": "arith"}) as running:
+        port = free_port()
+        dashboard = ServiceProcess("dashboard", service_env(
+            bootstrap, running.names.prefix, work, log_level="WARNING", api_keys=KEY, dashboard_port=port,
+            dashboard_collector_url=f"http://127.0.0.1:{running.ports['collector']}"), f"http://127.0.0.1:{port}/healthz",
+            work / "dashboard.log").start()
+        running.ports["dashboard"] = port
+        try:
+            yield running
+        finally:
+            dashboard.stop()
 
 
 def policy(version: int, **fields) -> pb.Event:
@@ -164,6 +174,26 @@ def test_a_prompt_version_shapes_the_calls_of_its_task_type_and_is_recorded_on_e
         time.sleep(0.5)
     assert [c["prompt_version"] for c in detail.json()["calls"]] == [1, 1]
 
+    # ...and a person sees it on the rollout's page: each call with the prompt version it was served under.
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page()
+        base = f"http://127.0.0.1:{stack.ports['dashboard']}"
+        page.goto(base + "/")
+        page.fill("input[name=key]", KEY)
+        page.click("button[type=submit]")
+        for name, version in (("served", 1), ("bare", 0)):
+            page.goto(base + f"/rollouts/{starts[groups[name]]}")
+            cards = page.locator("#timeline .call")
+            expect(cards).to_have_count(2, timeout=30000)
+            assert cards.evaluate_all("cs => cs.map(c => c.dataset.prompt)") == [str(version)] * 2
+            expect(page.locator("#timeline .badge.prompt")).to_have_count(2 if version else 0)
+        page.goto(base + f"/rollouts/{starts[groups['served']]}")
+        expect(page.locator("#timeline .badge.prompt").first).to_have_text("prompt v1")
+        browser.close()
+
     # The bad announcements were dead-lettered with their reasons, and nothing of them was served.
     letters = [codec.decode(r.value).event.dead_letter for r in asyncio.run(read_until_end(bootstrap, names.dead_letter))]
     reasons = sorted(d.reason for d in letters if d.topic == names.prompts)
@@ -172,3 +202,64 @@ def test_a_prompt_version_shapes_the_calls_of_its_task_type_and_is_recorded_on_e
     assert any("system_mode must be one of" in r for r in reasons)
     assert any("not a lightwire.v1.Event" in r or "protobuf" in r for r in reasons)
     assert gateway_health(stack)["prompt_versions"] == {"arith": [1, 2]}
+
+
+def test_demonstration_selection_scores_every_candidate_through_the_stack_and_serves_the_best(stack, bootstrap):
+    """The optimiser's whole loop on the tiny model: explore, read the winners back from the analytics, announce
+    candidates, score each (and the agent's own prompt) on the same problems, serve the best. The reward here is a
+    property of the reply (its length is even), so some rollouts win and some lose."""
+    from lightwire.tools.prompts.optimiser import PromptVersions, SelectionConfig, prompt_metadata, select_demonstrations
+    from lightwire.tools.tasks.arithmetic import generate
+
+    def agent(rollout):
+        reply = rollout.openai_client().chat.completions.create(
+            model="default", messages=[{"role": "user", "content": rollout.input["question"]}], max_tokens=6,
+            temperature=float(rollout.metadata.get("temperature", "1.0")))
+        rollout.emit_reward(float(len(reply.choices[0].message.content or "") % 2 == 0))
+
+    train = [p for p in generate(12, 0, seed=5) if p.split == "train"]
+
+    def spec(p, split, temperature, version):
+        return TaskSpec(p.task_id, "arith", {"question": p.question}, {"answer": p.answer}, split=split,
+                        metadata={"temperature": str(temperature), **prompt_metadata(version)})
+
+    config = SelectionConfig(task_type="arith", explore_problems=4, explore_group=2, demonstrations=1, candidates=3,
+                             validation_problems=4, in_flight=8, seed=1)
+
+    async def scenario():
+        stop = asyncio.Event()
+        worker = asyncio.create_task(Worker(agent, WorkerConfig(target=stack.hub, api_key=KEY, concurrency=4, poll_wait_ms=200)).run(stop))
+        try:
+            async with TaskDriver(bootstrap, stack.names) as driver, EventProducer(bootstrap, "test") as producer, \
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports['collector']}",
+                                      headers={"authorization": f"Bearer {KEY}"}, timeout=30) as read_api:
+                versions = PromptVersions(producer, stack.names, f"http://127.0.0.1:{stack.ports['http']}/healthz")
+                return await select_demonstrations(config, driver, versions, read_api, train, spec)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 60)
+
+    result = asyncio.run(scenario())
+    assert result.pool, "no explored rollout won: the test's reward should let about half of them"
+    assert 1 <= len(result.candidates) <= 3
+    assert result.rollouts == 4 * 2 + (1 + len(result.candidates)) * 4
+    for c in result.candidates:
+        assert len(c.demonstrations) == 1 and set(c.rewards) == {p.task_id for p in train[4:8]}
+        assert c.demonstrations[0].rollout_id in {d.rollout_id for d in result.pool}
+    # Every call of every validation rollout was served under its candidate's version.
+    events = [codec.decode(r.value).event for r in asyncio.run(read_until_end(bootstrap, stack.names.rollout_events))]
+    served = {e.llm_call.rollout_id: e.llm_call.prompt_version for e in events if e.WhichOneof("payload") == "llm_call"}
+    for c in result.candidates:
+        assert {served[rid] for rid in c.rollouts} == {c.version}
+    # lw.prompts records every candidate with its score; the chosen one is announced again, serving.
+    announced = [codec.decode(r.value).event.prompt_policy for r in asyncio.run(read_until_end(bootstrap, stack.names.prompts))]
+    scored = {p.version: p for p in announced if p.optimiser == "demonstrations" and p.scored_rollouts}
+    assert {v: round(p.score, 6) for v, p in scored.items() if not p.serving} == {c.version: round(c.score, 6) for c in result.candidates}
+    if result.chosen is not None:
+        assert any(p.serving and p.version == result.chosen.version for p in announced)
+        deadline = time.monotonic() + 30
+        while gateway_health(stack)["serving_prompt_versions"].get("arith") != result.chosen.version:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+    else:
+        assert max(c.score for c in result.candidates) <= sum(result.baseline.values()) / len(result.baseline)
