@@ -16,11 +16,16 @@ if TYPE_CHECKING:
 
 
 def build_backend(settings: TrainerSettings, model_dir: Path) -> TrainerBackend:
+    from lightwire.services.trainer.algorithms import build_objective
     from lightwire.services.trainer.grpo import LossConfig
 
-    # LossConfig is where the loss settings (clip range, KL weight) are checked; it is built before any model loads.
+    # LossConfig is where the loss settings (clip range, KL weight) are checked, and the algorithm's config where
+    # its own are; both are built before any model loads.
     loss = LossConfig(settings.trainer_clip_low, settings.trainer_clip_high, settings.trainer_kl_coef)
+    objective = build_objective(settings)
     if settings.trainer_backend == "verl":
+        if objective.name != "grpo":
+            raise ValueError(f"the verl backend runs grpo only, not {objective.name}")
         from lightwire.services.trainer.verl_backend import VerlBackend
 
         return VerlBackend(model_dir, lr=settings.trainer_lr, weight_decay=settings.trainer_weight_decay, loss=loss,
@@ -33,4 +38,4 @@ def build_backend(settings: TrainerSettings, model_dir: Path) -> TrainerBackend:
                         lora_rank=settings.trainer_lora_rank if settings.trainer_lora else None, loss=loss,
                         temperature=settings.trainer_temperature, max_grad_norm=settings.trainer_max_grad_norm,
                         micro_batch=settings.trainer_micro_batch,
-                        gradient_checkpointing=settings.trainer_gradient_checkpointing)
+                        gradient_checkpointing=settings.trainer_gradient_checkpointing, objective=objective)

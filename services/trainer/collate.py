@@ -3,7 +3,7 @@ group-normalised advantages and per-rollout weights. Nothing is re-tokenized."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -20,18 +20,25 @@ class Sequences:
     behaviour_logprobs: torch.Tensor  # [N, T-1]
     advantages: torch.Tensor  # [N]
     weights: torch.Tensor  # [N]
+    # Where each row comes from, for the algorithms that select or pair whole rollouts (rft, dpo, kto); collate sets
+    # them, hand-built sequences may leave them out. A rollout of several transitions has several rows.
+    rollout_rewards: torch.Tensor | None = None  # [N] the reward of the row's rollout
+    group_index: torch.Tensor | None = None  # [N] the row's group in the batch
+    rollout_index: torch.Tensor | None = None  # [N] the row's rollout in the batch
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def _rows(self, pick) -> "Sequences":
+        """Every [N, ...] tensor (those present) passed through `pick`."""
+        return Sequences(**{f.name: None if getattr(self, f.name) is None else pick(getattr(self, f.name)) for f in fields(self)})
+
     def take(self, indices: list[int]) -> "Sequences":
         index = torch.tensor(indices, dtype=torch.long)
-        return Sequences(*(t.index_select(0, index) for t in (self.input_ids, self.attention_mask, self.response_mask,
-                                                                self.behaviour_logprobs, self.advantages, self.weights)))
+        return self._rows(lambda t: t.index_select(0, index))
 
     def slice(self, start: int, stop: int) -> "Sequences":
-        return Sequences(*(t[start:stop] for t in (self.input_ids, self.attention_mask, self.response_mask,
-                                                    self.behaviour_logprobs, self.advantages, self.weights)))
+        return self._rows(lambda t: t[start:stop])
 
     @property
     def model_tokens(self) -> int:
@@ -46,8 +53,8 @@ class Sequences:
     def trimmed(self) -> "Sequences":
         """The same rows without the padding columns every row has (rows are right-padded)."""
         width = max(int(self.lengths().max()), 2) if len(self) else self.input_ids.shape[1]
-        return Sequences(self.input_ids[:, :width], self.attention_mask[:, :width], self.response_mask[:, : width - 1],
-                         self.behaviour_logprobs[:, : width - 1], self.advantages, self.weights)
+        return replace(self, input_ids=self.input_ids[:, :width], attention_mask=self.attention_mask[:, :width],
+                       response_mask=self.response_mask[:, : width - 1], behaviour_logprobs=self.behaviour_logprobs[:, : width - 1])
 
     def first_response_position(self) -> int:
         """The first column of response_mask that is set in any row (0 when none is)."""
@@ -65,6 +72,7 @@ def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = T
     (credit-assigned) reward against its group's rollout rewards, and its weight the rollout's share."""
     rows, scores, row_group, weights = [], [], [], []
     rollout_rewards, rollout_group = [], []
+    row_reward, row_rollout = [], []
     for g, group in enumerate(batch.groups):
         for trajectory in group.trajectories:
             # Every rollout counts in its group's statistics, even one left without trainable tokens.
@@ -77,13 +85,17 @@ def collate(batch: events_pb2.TrainingBatch, pad_id: int, scale_by_std: bool = T
                 rows.append(t)
                 scores.append(t.reward)
                 row_group.append(g)
+                row_reward.append(trajectory.reward)
+                row_rollout.append(len(rollout_rewards) - 1)
                 # Per-rollout averaging: a rollout's transitions share one rollout's weight.
                 weights.append(batch_weight / n)
     if not rows:
         raise ValueError(f"batch {batch.batch_id} has no trainable tokens")
     advantages = group_advantages(torch.tensor(rollout_rewards), torch.tensor(rollout_group), scale_by_std,
                                   scores=torch.tensor(scores), score_group=torch.tensor(row_group))
-    return _pad(rows, pad_id, advantages, torch.tensor(weights))
+    seqs = _pad(rows, pad_id, advantages, torch.tensor(weights))
+    return replace(seqs, rollout_rewards=torch.tensor(row_reward, dtype=torch.float32), group_index=torch.tensor(row_group),
+                   rollout_index=torch.tensor(row_rollout))
 
 
 def _pad(rows: list[events_pb2.Transition], pad_id: int, advantages: torch.Tensor, weights: torch.Tensor) -> Sequences:

@@ -15,10 +15,11 @@ from lightwire.runtime.lifecycle import instance_name, run_service
 from lightwire.runtime.ops import serve_ops
 from lightwire.v1 import events_pb2
 from lightwire.services.trainer import staleness
+from lightwire.services.trainer.algorithms import build_objective
 from lightwire.services.trainer.backend import TrainerBackend, UpdateMetrics
 from lightwire.services.trainer.backend_choice import build_backend
 from lightwire.services.trainer.checkpoints import CheckpointStore
-from lightwire.services.trainer.collate import carries_no_signal, collate
+from lightwire.services.trainer.collate import collate
 from lightwire.services.trainer.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Trainer:
         self.dropped_stale = 0
         self.skipped = 0
         self.source = instance_name("trainer", settings)
+        # Only to tell a batch without signal (the backend builds its own from the same settings).
+        self.objective = build_objective(settings)
         self.updates = Counter("lw_trainer_updates_total", "GRPO updates", registry=registry)
         self.dropped = Counter("lw_trainer_dropped_stale_total", "Batches dropped as too stale", registry=registry)
         self.skipped_counter = Counter("lw_trainer_skipped_total", "Batches without signal (all advantages zero, no KL): no update",
@@ -70,11 +73,12 @@ class Trainer:
             self.batches_done += 1
             return
         seqs = collate(batch, self.backend.pad_id, self.settings.trainer_scale_by_std, decision.weight)
-        updated = not carries_no_signal(seqs, self.settings.trainer_kl_coef)
+        updated = self.objective.carries_signal(seqs)
         if not updated:
-            # Every group's rollouts scored alike and there is no KL term: the gradient is exactly zero, yet AdamW would
-            # still move the weights along its momentum, by about two thirds of a full step right after a real one. The
-            # weights stay, and so does the version: no checkpoint, no reload.
+            # GRPO: every group's rollouts scored alike and there is no KL term (rft: no rollout kept; dpo: no group
+            # with a best and a worst): the gradient is exactly zero, yet AdamW would still move the weights along its
+            # momentum, by about two thirds of a full step right after a real one. The weights stay, and so does the
+            # version: no checkpoint, no reload.
             metrics = UpdateMetrics(0.0, 0.0, 0.0, 1.0, seqs.model_tokens, 0.0)
             self.skipped += 1
             self.skipped_counter.inc()
