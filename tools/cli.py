@@ -177,6 +177,8 @@ def demo(
     optimise: str = typer.Option("grpo", help="What improves the agent: grpo (its weights) or prompt (prompt versions the gateway "
                                  "serves, chosen by demonstration selection, for the agent with its bare instructions)."),
     seed: int = typer.Option(_DEMO.seed, help="Seed of the problem sets (and of the candidate draws)."),
+    reference: bool = typer.Option(True, help="--optimise prompt: also score the hand-written worked examples, as a prompt "
+                                   "version, on the same held-out problems (the bar to reach)."),
     critique_rounds: int = typer.Option(0, help="--optimise prompt: rounds of critique and rewrite after demonstration selection."),
     critic_base_url: str = typer.Option("", help="--optimise prompt: the critic's OpenAI-compatible base URL (default: the served "
                                         "model through the gateway); its key in OPENAI_API_KEY."),
@@ -191,7 +193,7 @@ def demo(
 
         from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
 
-        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens, seed=seed, out_dir=Path(out_dir),
+        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens, seed=seed, out_dir=Path(out_dir), reference=reference,
                                     selection=SelectionConfig(task_type="arith", seed=seed),
                                     critique=RewriteConfig(task_type="arith", rounds=critique_rounds), critic_base_url=critic_base_url,
                                     critic_model=critic_model, critic_api_key=os.environ.get("OPENAI_API_KEY", "") if critic_base_url else ""))

@@ -138,8 +138,7 @@ def run(config: PromptDemoConfig) -> list[dict]:
                 import openai
 
                 console.print("critique and rewrite:")
-                sel = config.selection
-                validation = train[sel.explore_problems:sel.explore_problems + config.critique.validation_problems]
+                validation = train[:config.critique.validation_problems]  # the selection's validation problems
                 critic = openai.AsyncOpenAI(base_url=config.critic_base_url or f"{gateway.public_url()}/v1", max_retries=0,
                                             api_key=config.critic_api_key or (gateway.api_keys[0] if gateway.api_keys else "none"))
                 rewritten = await rewrite_instructions(config.critique, driver, versions, read_api, critic, config.critic_model,
@@ -154,7 +153,8 @@ def run(config: PromptDemoConfig) -> list[dict]:
     finally:
         stop.set()
     rows = report_rows(scores, labels, decodings)
-    write_outputs(config, rows, selection_summary)
+    per_problem = {label: {decoding_name(t): by_p for t, by_p in by_t.items()} for label, by_t in scores.items()}
+    write_outputs(config, rows, selection_summary, per_problem)
     console.print(f"wall time, stack start included: {time.monotonic() - started:.0f} s "
                   f"(evaluations and selection: {time.monotonic() - t_opt:.0f} s; selection alone "
                   f"{selection_summary.get('seconds', 0):.0f} s, {selection_summary.get('rollouts', 0)} rollouts)")
@@ -180,7 +180,7 @@ def report_rows(scores: dict, labels: dict[str, int], decodings: tuple[float, ..
     return rows
 
 
-def write_outputs(config: PromptDemoConfig, rows: list[dict], selection: dict) -> None:
+def write_outputs(config: PromptDemoConfig, rows: list[dict], selection: dict, per_problem: dict) -> None:
     from rich.table import Table
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,8 @@ def write_outputs(config: PromptDemoConfig, rows: list[dict], selection: dict) -
         writer.writeheader()
         writer.writerows(rows)
     (config.out_dir / "prompt_selection.json").write_text(json.dumps(
-        {"config": {k: v for k, v in asdict(config).items() if k != "out_dir"}, "rows": rows, "selection": selection}, indent=2, default=str))
+        {"config": {k: v for k, v in asdict(config).items() if k != "out_dir"}, "rows": rows, "selection": selection,
+         "per_problem": per_problem}, indent=2, default=str))
     table = Table("prompt", "version", "decoding", "held-out reward", "± s.e.", "vs own prompt at its best (paired)", "± s.e.",
                   title="held-out reward by prompt version")
     for r in rows:

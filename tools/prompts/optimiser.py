@@ -1,12 +1,14 @@
 """Demonstration selection through the real stack: explore, read back what worked, try candidate prompt versions on a
 validation minibatch, serve the best.
 
-1. Explore: train problems run with the agent's own prompt (version 0) at a sampling temperature, several rollouts
-   each; the rollouts that cleared the reward threshold are read back from the collector's read API.
+1. Explore: train problems run with the agent's own prompt (version 0); the rollouts that cleared the reward
+   threshold are read back from the collector's read API.
 2. Candidates: seeded sets of their exchanges, each announced on lw.prompts as a version not yet serving.
 3. Validation: every candidate, and the agent's own prompt, on the same train problems (none of them explored),
    greedily, each rollout asking for its version by task metadata.
-4. The best (if it beats the agent's own prompt) is announced again, serving, with its score.
+4. Again from 1 for each further round, exploring under the best version so far (bootstrapping: it succeeds more
+   often, so it finds more exchanges worth showing).
+5. The best (if it beats the agent's own prompt) is announced again, serving, with its score.
 Every candidate is announced with its score, so lw.prompts is the record of what was tried; the result is also
 returned for the caller to write down. The rollouts it spends are counted.
 """
@@ -32,13 +34,15 @@ from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
 @dataclass(frozen=True)
 class SelectionConfig:
     task_type: str
-    # 12 problems x 4 rollouts at 1.0: the bare demo agent clears the threshold on about one rollout in ten.
-    explore_problems: int = 12
-    explore_group: int = 4
-    explore_temperature: float = 1.0
+    # Greedy, one rollout per problem: the bare demo agent is right on about one problem in ten greedily and one in
+    # twenty at 0.7 (0 of 48 rollouts at 1.0 in a run), so its best decoding finds the most to learn from.
+    explore_problems: int = 32
+    explore_group: int = 1
+    explore_temperature: float = 0.0
+    rounds: int = 2
     min_reward: float = 1.0
     demonstrations: int = 2
-    candidates: int = 5
+    candidates: int = 4
     validation_problems: int = 16
     in_flight: int = 32
     seed: int = 0
@@ -127,48 +131,61 @@ Spec = Callable[[object, str, float, int], TaskSpec]  # (problem, split, tempera
 
 async def select_demonstrations(config: SelectionConfig, driver: TaskDriver, versions: PromptVersions, read_api: httpx.AsyncClient,
                                 train: list, spec: Spec, progress: Callable[[str], None] = lambda line: None) -> SelectionResult:
-    """Run the whole selection; `train` holds problems with a `task_id`, `spec` makes each one a task."""
+    """Run the whole selection; `train` holds problems with a `task_id`, `spec` makes each one a task.
+
+    Validation problems come first in `train` (every round scores on the same ones), then each round's explored ones:
+    round 1 explores with the agent's own prompt, every later round with the best version so far, whose rollouts
+    succeed more often (its demonstrations are not part of what the agent sent, so the exchanges read back are the
+    agent's own).
+    """
     t0 = time.monotonic()
     spent = 0
-    explore, validation = train[:config.explore_problems], train[config.explore_problems:config.explore_problems + config.validation_problems]
-    if len(validation) < config.validation_problems:
-        raise ValueError(f"{len(train)} train problems are too few for {config.explore_problems} explored and "
-                         f"{config.validation_problems} for validation")
-
-    explored = await driver.run_keyed(((p.task_id, spec(p, "train", config.explore_temperature, 0), config.explore_group) for p in explore),
-                                      config.in_flight)
-    spent += sum(len(g.by_rollout) for g in explored.values())
-    winners = [(rid, r) for g in explored.values() for rid, r in g.by_rollout.items() if r >= config.min_reward]
-    progress(f"explored {len(explore)} problems x {config.explore_group}: {len(winners)} rollouts reached reward {config.min_reward:g}")
-    pool = []
-    for rollout_id, reward in winners:
-        demo = demonstration_from_calls(await read_calls(read_api, rollout_id, 1), rollout_id, reward)
-        if demo is not None:
-            pool.append(demo)
-    sets = candidate_sets(pool, config.demonstrations, config.candidates, config.seed)
-    first = await versions.next_version(config.task_type)
-    candidates = [Candidate(first + i, demos) for i, demos in enumerate(sets)]
-    for c in candidates:
-        await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="demonstrations"))
-    await versions.wait_loaded(config.task_type, [c.version for c in candidates])
-    progress(f"{len(candidates)} candidate prompt versions from {len(pool)} demonstrations: "
-             f"{', '.join(str(c.version) for c in candidates) or 'none'}")
-
+    needed = config.validation_problems + config.rounds * config.explore_problems
+    if len(train) < needed:
+        raise ValueError(f"{len(train)} train problems are too few for {config.validation_problems} for validation and "
+                         f"{config.rounds} rounds of {config.explore_problems} explored")
+    validation = train[:config.validation_problems]
     own = Candidate(0, ())
-    spent += await score(driver, [own, *candidates], validation, spec, config.in_flight)
-    baseline = own.rewards
-    for c in candidates:
-        await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="demonstrations",
-                                          score=c.score, scored=len(c.rewards)))
-    chosen = best(candidates, baseline)
+    spent += await score(driver, [own], validation, spec, config.in_flight)
+    pool: list[Demonstration] = []
+    candidates: list[Candidate] = []
+    leader = own
+    for round_no in range(config.rounds):
+        start = config.validation_problems + round_no * config.explore_problems
+        explore = train[start:start + config.explore_problems]
+        explored = await driver.run_keyed(((p.task_id, spec(p, "train", config.explore_temperature, leader.version), config.explore_group)
+                                           for p in explore), config.in_flight)
+        spent += sum(len(g.by_rollout) for g in explored.values())
+        winners = [(rid, r) for g in explored.values() for rid, r in g.by_rollout.items() if r >= config.min_reward]
+        for rollout_id, reward in winners:
+            demo = demonstration_from_calls(await read_calls(read_api, rollout_id, 1), rollout_id, reward)
+            if demo is not None:
+                pool.append(demo)
+        tried = {tuple(d.rollout_id for d in c.demonstrations) for c in candidates}
+        sets = [s for s in candidate_sets(pool, config.demonstrations, config.candidates + len(tried), config.seed + round_no)
+                if tuple(d.rollout_id for d in s) not in tried][:config.candidates]
+        first = await versions.next_version(config.task_type)
+        fresh = [Candidate(first + i, demos) for i, demos in enumerate(sets)]
+        for c in fresh:
+            await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="demonstrations",
+                                              parent=leader.version))
+        await versions.wait_loaded(config.task_type, [c.version for c in fresh])
+        progress(f"round {round_no + 1}: explored {len(explore)} problems x {config.explore_group} under prompt v{leader.version}: "
+                 f"{len(winners)} rollouts reached reward {config.min_reward:g}; pool {len(pool)}; "
+                 f"{len(fresh)} candidates ({', '.join(f'v{c.version}' for c in fresh) or 'none'})")
+        spent += await score(driver, fresh, validation, spec, config.in_flight)
+        for c in fresh:
+            await versions.announce(policy_of(config.task_type, c.version, c.demonstrations, serving=False, optimiser="demonstrations",
+                                              score=c.score, scored=len(c.rewards), parent=leader.version))
+        candidates += fresh
+        leader = best(candidates, own.rewards) or own
+        progress(f"  validation ({len(validation)} problems, greedy): own prompt {own.score:.3f}; "
+                 + ", ".join(f"v{c.version} {c.score:.3f}" for c in fresh) + f"; best so far v{leader.version}")
+    chosen = leader if leader is not own else None
     if chosen is not None:
         await versions.announce(policy_of(config.task_type, chosen.version, chosen.demonstrations, serving=True, optimiser="demonstrations",
                                           score=chosen.score, scored=len(chosen.rewards)))
-    base_score = sum(baseline.values()) / len(baseline) if baseline else float("nan")
-    progress(f"validation ({len(validation)} problems, greedy): own prompt {base_score:.3f}; "
-             + ", ".join(f"v{c.version} {c.score:.3f}" for c in candidates)
-             + (f"; serving v{chosen.version}" if chosen else "; none beat the agent's own prompt"))
-    return SelectionResult(candidates, baseline, chosen, pool, spent, time.monotonic() - t0)
+    return SelectionResult(candidates, own.rewards, chosen, pool, spent, time.monotonic() - t0)
 
 
 async def score(driver: TaskDriver, candidates: list[Candidate], problems: list, spec: Spec, in_flight: int) -> int:
