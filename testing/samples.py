@@ -57,6 +57,11 @@ def sample_payloads(rollout_id: str = "r-sample") -> dict[str, object]:
             clip_fraction=0.05, tokens_per_s=812.0, num_trajectories=8, num_groups=2, dropped_stale=1, batch_id="b-1",
         ),
         "weight_version": pb.WeightVersion(model="tiny-llama", version=4, uri="file:///tmp/v4", base_model="tiny-llama", step=7, format="full"),
+        "prompt_policy": pb.PromptPolicy(
+            task_type="arith", version=2, system_mode="extend", system="Use the calculator.",
+            demonstrations=[pb.Demonstration(messages_json='[{"role": "user", "content": "2+3"}]', source_rollout_id=rollout_id, source_reward=1.0)],
+            serving=True, optimiser="demonstrations", score=0.75, scored_rollouts=16, parent_version=1, created_unix_ms=1_700_000_000_000,
+        ),
         "dead_letter": pb.DeadLetter(topic="lw.feedback", partition=1, offset=42, key=b"k", value=b"\xff", reason="bad", consumer="collector"),
     }
 
