@@ -160,6 +160,64 @@ def model_prepare(
         console.print(f"{model}: {path} ({time.monotonic() - t0:.1f}s)")
 
 
+@app.command("export")
+def export(
+    out: str = typer.Option("exports/trajectories", help="Path without suffix: PATH.jsonl and PATH.parquet are written."),
+    kind: str = typer.Option("transitions", help="transitions (a row per call: TRL SFT / KTO, verl SFT) or pairs (best "
+                             "against worst of each group: TRL DPO)."),
+    fmt: list[str] = typer.Option(["jsonl", "parquet"], "--format", help="jsonl, parquet (repeat for both; both by default)."),
+    split: str = typer.Option("", help="Only this split (train, eval)."),
+    task_type: str = typer.Option("", help="Only this task type."),
+    agent: str = typer.Option("", help="Only calls made by this agent name."),
+    min_reward: float = typer.Option(float("-inf"), help="Only rollouts with at least this reward."),
+    max_reward: float = typer.Option(float("inf"), help="Only rollouts with at most this reward."),
+    min_version: int = typer.Option(0, help="Only rollouts that touched this weight version or a later one."),
+    max_version: int = typer.Option(None, help="Only rollouts that touched this weight version or an earlier one."),
+    label_threshold: float = typer.Option(1.0, help="transitions: `label` (KTO's desirable) is reward >= this."),
+    tokenizer: str = typer.Option("", help="A model name (smollm2-135m-instruct, tiny-llama) or path: adds the decoded "
+                                  "text fields (prompt, completion / chosen, rejected) beside the token ids."),
+    bootstrap: str = typer.Option("", help="Kafka bootstrap servers (default: the local stack's brokers)."),
+) -> None:
+    """Trajectories from lw.trajectories as JSONL and Parquet, with token ids, masks, logprobs, rewards and versions."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from lightwire.tools.export.rows import ExportFilter
+    from lightwire.tools.export.run import ExportRequest, export as run_export
+
+    settings = StackSettings()
+    try:
+        request = ExportRequest(
+            bootstrap=bootstrap or settings.bootstrap, topic=settings.topic_names().trajectories, out=Path(out), kind=kind, formats=tuple(fmt),
+            filter=ExportFilter(split=split, task_type=task_type, agent=agent, min_reward=min_reward, max_reward=max_reward,
+                                min_version=min_version, max_version=max_version),
+            label_threshold=label_threshold)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    decode = None
+    if tokenizer:
+        from transformers import AutoTokenizer
+
+        from lightwire.model_cache import ensure_model
+
+        path = ensure_model(tokenizer, settings.cache_dir) if tokenizer in MODEL_NAMES else tokenizer
+        tok = AutoTokenizer.from_pretrained(str(path))
+        decode = lambda ids: tok.decode(ids, skip_special_tokens=False)  # noqa: E731
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"reading {request.topic}", total=None)
+        try:
+            report = run_export(request, progress=lambda done, total: bar.update(task, completed=done, total=total), decode=decode)
+        except (LookupError, TimeoutError) as exc:
+            console.print(f"[red]export failed:[/] {exc}")
+            raise typer.Exit(code=1) from None
+    console.print(f"read {report.records} records: {report.trajectories} trajectories ({report.duplicates} duplicates, "
+                  f"{report.unreadable} unreadable); kept {report.kept}; {report.rows} {kind} rows"
+                  + (f"; {report.groups_without_pair} groups without a pair" if kind == "pairs" else ""))
+    for path in report.files:
+        console.print(f"wrote {path}")
+
+
 _DEMO = __import__("lightwire.tools.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
 
 

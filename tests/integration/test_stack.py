@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,16 +13,13 @@ from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
 from lightwire.tools.stack.kafka_broker import KafkaCluster
 from lightwire.tools.stack.settings import StackSettings
+from testing.cli_run import lightwire
 from testing.kafka_reading import read_until_end
 from testing.samples import sample_events
 
 pytestmark = pytest.mark.integration
 
 PORT = 19192
-
-
-def lightwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lightwire.tools.cli", *args], env=env, capture_output=True, text=True, timeout=180)
 
 
 def our_processes(state_dir: Path) -> list[str]:

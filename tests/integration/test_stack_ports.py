@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from testing.cli_run import lightwire
 from testing.services_fixtures import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def lightwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lightwire.tools.cli", *args], env=env, capture_output=True, text=True, timeout=180)
 
 
 def stack_env(state_dir: Path, kafka_port: int, controller_port: int, services: str = "", **extra: str) -> dict[str, str]:
