@@ -38,4 +38,5 @@ def build_backend(settings: TrainerSettings, model_dir: Path) -> TrainerBackend:
                         lora_rank=settings.trainer_lora_rank if settings.trainer_lora else None, loss=loss,
                         temperature=settings.trainer_temperature, max_grad_norm=settings.trainer_max_grad_norm,
                         micro_batch=settings.trainer_micro_batch,
-                        gradient_checkpointing=settings.trainer_gradient_checkpointing, objective=objective)
+                        gradient_checkpointing=settings.trainer_gradient_checkpointing, objective=objective,
+                        shared_prefix=settings.trainer_shared_prefix)

@@ -55,6 +55,10 @@ class TrainerSettings(ServiceSettings):
     trainer_gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass instead of keeping them: on SmolLM2-135M with "
         "4 rows of about 700 tokens per pass, one update's peak memory went 8.6 -> 4.3 GB and its time 46 -> 57 s (torch backend).")
+    trainer_shared_prefix: bool = Field(
+        True, description="Compute the leading tokens every row of a micro-batch shares (the task's prompt, a system message "
+        "with examples) once instead of once per row (services/trainer/shared_prefix.py; exact to float rounding). Off "
+        "with gradient checkpointing, which keeps no key/value cache.")
     trainer_publish_every: int = Field(1, description="Write a checkpoint and announce it every N updates.")
     trainer_checkpoint_dir: Path = Field(Path(""), description="Where checkpoints go; default <state_dir>/checkpoints.")
     trainer_keep_checkpoints: int = Field(3, description="Checkpoints kept on disk (inference may still be loading one).")

@@ -15,6 +15,7 @@ from lightwire.services.trainer.collate import Sequences
 from lightwire.services.trainer.grpo import LossConfig, policy_loss, token_logprobs
 from lightwire.services.trainer.host_memory import release_free_memory
 from lightwire.services.trainer.kto import reference_point
+from lightwire.services.trainer.shared_prefix import MIN_SHARED_TOKENS, common_prefix_length, logits_over_shared_prefix
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -48,7 +49,7 @@ class TorchBackend:
     def __init__(self, model_dir: Path, *, device: str = "auto", lr: float = 1e-5, weight_decay: float = 0.0,
                  lora_rank: int | None = None, loss: LossConfig = LossConfig(), temperature: float = 1.0,
                  max_grad_norm: float = 1.0, micro_batch: int = 8, gradient_checkpointing: bool = False,
-                 objective: Objective | None = None):
+                 objective: Objective | None = None, shared_prefix: bool = True):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = pick_device(device)
@@ -78,6 +79,8 @@ class TorchBackend:
         self.temperature = temperature
         self.max_grad_norm = max_grad_norm
         self.micro_batch = micro_batch
+        # A checkpointed model keeps no key/value cache to share.
+        self.shared_prefix = shared_prefix and not gradient_checkpointing
 
     @property
     def pad_id(self) -> int:
@@ -89,11 +92,17 @@ class TorchBackend:
 
         Agent prompts are long and replies short, so the vocabulary projection and log-softmax run only over the
         positions that can hold model tokens: with a 400-token prompt and a 32-token reply that is a tenth of them.
+        The prompt tokens every row shares go through the model once (shared_prefix.py).
         """
         model = model or self.model
-        ids = seqs.input_ids.to(self.device)
+        ids, attention = seqs.input_ids.to(self.device), seqs.attention_mask.to(self.device)
         start = seqs.first_response_position()
-        logits = model(input_ids=ids, attention_mask=seqs.attention_mask.to(self.device), logits_to_keep=ids.shape[1] - start).logits
+        keep = ids.shape[1] - start
+        prefix = common_prefix_length(ids, attention, limit=start) if self.shared_prefix else 0
+        if prefix >= MIN_SHARED_TOKENS:
+            logits = logits_over_shared_prefix(model, ids, attention, prefix, keep)
+        else:
+            logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=keep).logits
         tail = token_logprobs(logits[:, :-1], ids[:, start + 1 :], self.temperature)
         return torch.nn.functional.pad(tail, (start, 0))
 

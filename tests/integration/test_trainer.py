@@ -71,7 +71,9 @@ def test_gradient_checkpointing_gives_the_same_update(tiny):
     """Recomputing activations in the backward pass is a memory trade only: the weights after one update agree."""
 
     batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
-    plain, checkpointed = (TorchBackend(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag) for flag in (False, True))
+    # Both per row: a checkpointed model keeps no cache to share a prefix through, and this compares checkpointing alone.
+    plain, checkpointed = (TorchBackend(tiny, device="cpu", lr=1e-3, micro_batch=2, gradient_checkpointing=flag, shared_prefix=False)
+                           for flag in (False, True))
     seqs = collate(batch, plain.pad_id)
     before = {n: p.detach().clone() for n, p in plain.model.named_parameters()}
     plain.update(seqs)
@@ -80,6 +82,41 @@ def test_gradient_checkpointing_gives_the_same_update(tiny):
     gap = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(plain.model.parameters(), checkpointed.model.parameters()))
     assert checkpointed.model.is_gradient_checkpointing and not plain.model.is_gradient_checkpointing
     assert moved > 1e-4 and gap < 1e-6, (moved, gap)
+
+
+def seeded_backend(tiny, lora_rank: int | None, shared_prefix: bool) -> TorchBackend:
+    import torch
+
+    torch.manual_seed(0)  # the same random LoRA A matrices in both
+    return TorchBackend(tiny, device="cpu", lr=1e-3, micro_batch=6, lora_rank=lora_rank, shared_prefix=shared_prefix)
+
+
+def test_the_shared_prefix_gives_the_same_logprobs_and_the_same_gradient(tiny):
+    """Computing the prompt tokens a micro-batch shares once is exact: logprobs and the update's gradient agree with
+    the per-row forward to float rounding, full and LoRA. (Gradients, not weights after a step: AdamW's first step
+    moves every weight by about lr whatever its gradient's size, so rounding in a near-zero gradient shows there.)"""
+    import torch
+
+    from lightwire.services.trainer.shared_prefix import common_prefix_length
+
+    batch = asyncio.run(sample_batch(tiny, groups=2, size=3))
+    for lora_rank in (None, 4):
+        shared, per_row = (seeded_backend(tiny, lora_rank, flag) for flag in (True, False))
+        seqs = collate(batch, shared.pad_id)
+        # The chat template's preamble is every row's; the two groups' prompts part after it.
+        assert common_prefix_length(seqs.input_ids, seqs.attention_mask, seqs.first_response_position()) >= 16
+        with torch.no_grad():
+            gap = float((shared.sequence_logprobs(seqs) - per_row.sequence_logprobs(seqs)).abs().max())
+        assert gap < 1e-5, (lora_rank, gap)
+        grads = []
+        for backend in (shared, per_row):
+            backend.optimizer.zero_grad(set_to_none=True)
+            backend._accumulate(seqs, float(seqs.weights.sum()))  # noqa: SLF001 (the update's backward passes, before its step)
+            grads.append({n: p.grad.clone() for n, p in backend.model.named_parameters() if p.grad is not None})
+        assert set(grads[0]) == set(grads[1]) and grads[1]
+        scale = max(float(g.abs().max()) for g in grads[1].values())
+        apart = max(float((grads[0][n] - grads[1][n]).abs().max()) for n in grads[1])
+        assert scale > 0 and apart < 1e-4 * scale, (lora_rank, scale, apart)
 
 
 def test_the_trainer_service_trains_a_batch_and_the_engine_loads_the_new_version(tiny, bootstrap, unique, tmp_path):

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from lightwire.v1 import events_pb2 as pb
 from lightwire.services.trainer.collate import collate
@@ -60,3 +61,16 @@ def test_advantages_score_each_transitions_credit_against_its_groups_rollout_rew
     centred = collate(batch, pad_id=0, scale_by_std=False, batch_weight=0.5)
     assert centred.advantages.tolist() == pytest.approx([0.0, -1.0, -2.0, 2.0, 0.0, -0.3, 0.0], rel=1e-5, abs=1e-6)
     assert centred.weights.tolist() == [0.25, 0.25, 0.5, 0.25, 0.25, 0.25, 0.5]
+
+
+def test_the_common_prefix_stops_where_a_row_differs_ends_or_the_limit_is():
+    from lightwire.services.trainer.shared_prefix import common_prefix_length
+
+    ids = torch.tensor([[5, 6, 7, 8, 9], [5, 6, 7, 1, 0], [5, 6, 7, 8, 2]])
+    attention = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    assert common_prefix_length(ids, attention, limit=5) == 3
+    assert common_prefix_length(ids, attention, limit=2) == 2
+    assert common_prefix_length(ids[[0, 2]], attention[[0, 2]], limit=5) == 4
+    # padding is never shared, even where the pad ids agree
+    assert common_prefix_length(torch.tensor([[5, 6, 0], [5, 6, 0]]), torch.tensor([[1, 1, 0], [1, 1, 0]]), limit=3) == 2
+    assert common_prefix_length(ids[:1], attention[:1], limit=5) == 0  # one row shares with no one

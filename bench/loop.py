@@ -1,0 +1,155 @@
+"""Where one demo training step's time goes on SmolLM2-135M: generating the step's rollouts, the update, the
+checkpoint and the reload into inference, for full fine-tuning and LoRA, with and without the shared-prefix
+computation (services/trainer/shared_prefix.py), side by side in one run.
+
+The step is the demo's: 4 problems x 4 rollouts, the arithmetic agent's real prompt (system message, two worked
+examples, the calculator tool, the question: about 550 tokens through the chat template), sampled at 0.7 with up to
+48 new tokens by the hf engine in one continuous batch. The update trains on exactly those sampled tokens with
+seeded 0/1 rewards, at the demo's learning rate and micro-batch. The checkpoint is the trainer's (an atomic
+directory, full weights or the adapter) and the reload is the engine's `load_weights` of it. Not measured here:
+the agent, gateway and Kafka around generation (bench/gateway.py and bench/collector.py measure those), and a
+step whose next rollouts overlap its update (the demo runs them one after the other).
+
+Medians of --repeats runs after one warm-up each; figures go to stdout and bench/results/loop.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+import torch  # noqa: E402
+
+from bench.common import show, write_results  # noqa: E402
+from lightwire.model_cache import ensure_model  # noqa: E402
+from lightwire.settings import CommonSettings  # noqa: E402
+from lightwire.v1 import events_pb2 as pb  # noqa: E402
+
+GROUPS, GROUP_SIZE, MAX_TOKENS, TEMPERATURE, LR, MICRO_BATCH = 4, 4, 48, 0.7, 3e-5, 8
+
+
+def demo_prompts(tokenizer, groups: int) -> list[list[int]]:
+    from arith_agent import CALCULATOR, EXAMPLE, SYSTEM
+    from lightwire.services.inference.chat import ChatTurn, render_prompt
+    from lightwire.tools.tasks.arithmetic import generate
+
+    problems = [p for p in generate(n_train=groups, n_eval=0, seed=0) if p.split == "train"][:groups]
+    prompts = []
+    for p in problems:
+        messages = [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": p.question}]
+        turns = [ChatTurn(role=m["role"], content=m.get("content") or "", tool_calls=tuple(m.get("tool_calls", ())),
+                          tool_call_id=m.get("tool_call_id", "")) for m in messages]
+        prompts.append(render_prompt(tokenizer, turns, [CALCULATOR]))
+    return prompts
+
+
+async def generate_step(engine, prompts: list[list[int]], seed: int):
+    from lightwire.services.inference.engine import GenerationRequest, SamplingOptions
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(engine.generate(GenerationRequest(tuple(p), SamplingOptions(
+        temperature=TEMPERATURE, max_tokens=MAX_TOKENS, n=GROUP_SIZE, seed=seed * 100 + g))) for g, p in enumerate(prompts)))
+    return time.perf_counter() - t0, results
+
+
+def batch_of(results, seed: int) -> pb.TrainingBatch:
+    rng = random.Random(seed)
+    batch = pb.TrainingBatch(batch_id=f"bench-{seed}", min_model_version=1)
+    for g, result in enumerate(results):
+        group = batch.groups.add(group_id=f"g{g}", task_id=f"t{g}")
+        for c in result.completions:
+            reward = float(rng.random() < 0.5)
+            t = group.trajectories.add(rollout_id=f"r{g}-{c.index}", group_id=f"g{g}", reward=reward, min_model_version=1)
+            t.transitions.add(prompt_token_ids=result.prompt_token_ids, response_token_ids=c.token_ids,
+                              response_mask=[1] * len(c.token_ids), response_logprobs=c.logprobs, reward=reward, model_version=1)
+    return batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model_dir = ensure_model(args.model, CommonSettings().cache_dir)
+
+    from lightwire.services.inference.hf_engine import HfEngine
+    from lightwire.services.trainer.checkpoints import CheckpointStore
+    from lightwire.services.trainer.collate import collate
+    from lightwire.services.trainer.grpo import LossConfig
+    from lightwire.services.trainer.shared_prefix import common_prefix_length
+    from lightwire.services.trainer.torch_backend import TorchBackend
+
+    async def run() -> dict:
+        engine = HfEngine(model_dir, args.model, device="cpu", max_batch=GROUPS * GROUP_SIZE)
+        await engine.start()
+        try:
+            prompts = demo_prompts(engine._tokenizer, GROUPS)  # noqa: SLF001 (the engine's own tokenizer renders prompts)
+            generation, batches = [], []
+            for r in range(args.repeats + 1):
+                seconds, results = await generate_step(engine, prompts, r)
+                batches.append(batch_of(results, r))
+                if r:
+                    generation.append(seconds)
+                print(f"generation {r}: {seconds:.1f}s", flush=True)
+            figures: dict = {"prompt_tokens": [len(p) for p in prompts], "generation_s": statistics.median(generation)}
+            version = 1
+            with tempfile.TemporaryDirectory() as tmp:
+                for lora in (False, True):
+                    for shared in (False, True):
+                        name = f"{'lora' if lora else 'full'}, {'shared prefix' if shared else 'per row'}"
+                        backend = TorchBackend(model_dir, device="cpu", lr=LR, lora_rank=16 if lora else None, loss=LossConfig(),
+                                               temperature=TEMPERATURE, micro_batch=MICRO_BATCH, shared_prefix=shared)
+                        store = CheckpointStore(Path(tmp) / name.replace(" ", "-").replace(",", ""), keep=2)
+                        updates, saves, reloads = [], [], []
+                        for r, batch in enumerate(batches):
+                            seqs = collate(batch, backend.pad_id)
+                            t0 = time.perf_counter()
+                            backend.update(seqs)
+                            update_s = time.perf_counter() - t0
+                            t0 = time.perf_counter()
+                            fmt: list[str] = []
+                            version += 1
+                            uri = store.write(version, lambda d: fmt.append(backend.save(d)))
+                            save_s = time.perf_counter() - t0
+                            reload_s = await engine.load_weights(version, uri, fmt[0])
+                            print(f"{name} {r}: update {update_s:.1f}s, checkpoint {save_s:.2f}s, reload {reload_s:.2f}s", flush=True)
+                            if r:
+                                updates.append(update_s)
+                                saves.append(save_s)
+                                reloads.append(reload_s)
+                        prefix = common_prefix_length(seqs.input_ids, seqs.attention_mask, seqs.first_response_position())
+                        figures[name] = {"update_s": statistics.median(updates), "checkpoint_s": statistics.median(saves),
+                                         "reload_s": statistics.median(reloads), "rows": len(seqs), "shared_tokens_last_batch": prefix}
+            return figures
+        finally:
+            await engine.close()
+
+    figures = asyncio.run(run())
+    baseline = figures["full, per row"]
+    rows = [("prompt tokens (per problem)", ", ".join(map(str, figures["prompt_tokens"]))),
+            ("generation of the step's 16 rollouts (first calls)", f"{figures['generation_s']:.1f} s")]
+    for name in ("full, per row", "full, shared prefix", "lora, per row", "lora, shared prefix"):
+        f = figures[name]
+        f["step_s"] = figures["generation_s"] + f["update_s"] + f["checkpoint_s"] + f["reload_s"]
+        f["update_vs_full_per_row"] = baseline["update_s"] / f["update_s"]
+        rows.append((name, f"update {f['update_s']:.1f} s ({f['update_vs_full_per_row']:.2f}x full per-row), checkpoint "
+                           f"{f['checkpoint_s']:.2f} s, reload {f['reload_s']:.2f} s; step {f['step_s']:.1f} s"))
+    show(f"one demo step on {args.model}, {args.threads} threads, medians of {args.repeats}", rows)
+    print(write_results("loop", {"model": args.model, "repeats": args.repeats, "threads": args.threads, **figures}))
+
+
+if __name__ == "__main__":
+    main()
