@@ -1,7 +1,8 @@
 """The loop learns, through the real stack on the tiny model, with every trainer algorithm: an agent calls the gateway,
 inference samples, the collector scores each rollout with the built-in `brevity` reward (shorter answers score
 higher), the trainer runs GRPO, RFT, DPO or KTO and publishes weight versions that inference reloads. The mean reward
-rises, versions advance, and the calls made after a reload carry the new version.
+rises, versions advance, and the calls made after a reload carry the new version. One more run has no reward
+function at all: a user's thumbs on lw.feedback, sent after each rollout finished, are all KTO learns from.
 
 The tiny model is random: at temperature 1 its next-token distribution is nearly uniform over 49k tokens, and no
 handful of GRPO steps can move that mass by character length. At a low sampling temperature (the trainer's logprobs
@@ -16,8 +17,12 @@ import math
 import statistics
 import time
 
+from dataclasses import dataclass, field
+
 import httpx
+import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from lightwire import topics
 from lightwire.runtime import codec
@@ -30,16 +35,31 @@ from testing.services_fixtures import ServiceProcess, free_port, service_env
 # Real sample, train, save and reload cycles: about 45 s each on 2 idle cores, far more on a loaded machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of learning from the traffic: the trainer's algorithm and settings, and where the reward comes from."""
+
+    steps: int
+    trainer: dict = field(default_factory=dict)
+    # Thumbs from a "user" on lw.feedback (plain JSON, after each rollout finished) instead of a reward function.
+    feedback: bool = False
+
+
 # GRPO runs five steps and checks that it skips the batches without signal once the policy has settled; the others
-# run three, enough for the reward to rise, and their settings are the trainer's own but for what brevity needs:
-# RFT keeps each group's best reply (no reward reaches the default floor of 1), KTO calls a reply desirable from
-# the reward the base model's replies reach about half the time.
-ALGORITHMS = {
-    "grpo": (5, {}),
-    "rft": (3, {"trainer_rft_mode": "best", "trainer_rft_min_reward": float("-inf")}),
-    "dpo": (3, {}),
-    "kto": (3, {"trainer_kto_threshold": 0.6}),
+# run three, enough for the reward to rise, with the trainer's own settings but for what brevity needs: RFT keeps
+# each group's best reply (no reward reaches the default floor of 1). KTO learns from feedback alone: its user
+# gives a thumbs up (1) to replies shorter than SHORT_CHARS characters and a thumbs down (0) to the rest, and the
+# default threshold (0.5) makes the thumbs up desirable. (KTO on the brevity reward with threshold 0.6 rose too,
+# 0.59 -> 0.72 in three steps: the same loss, so one KTO run keeps the suite's time down.)
+VARIANTS = {
+    "grpo": Variant(5),
+    "rft": Variant(3, {"trainer_rft_mode": "best", "trainer_rft_min_reward": float("-inf")}),
+    "dpo": Variant(3),
+    "kto-feedback": Variant(3, {"trainer_algorithm": "kto"}, feedback=True),
 }
+SHORT_CHARS = 60
 GROUPS_PER_STEP = 2
 GROUP_SIZE = 8
 TEMPERATURE = 0.1
@@ -55,17 +75,43 @@ def agent(rollout) -> None:
     )
 
 
+async def thumbs_from_a_user(bootstrap: str, names, done: asyncio.Event) -> None:
+    """A user who reads each reply and, once its rollout has finished, sends a thumbs up or down to lw.feedback as
+    plain JSON: the only reward the policy gets."""
+    replies: dict[str, str] = {}
+    consumer = AIOKafkaConsumer(names.rollout_events, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not done.is_set():
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    event = codec.decode(record.value).event
+                    kind = event.WhichOneof("payload")
+                    if kind == "llm_call" and event.llm_call.completions:
+                        replies[event.llm_call.rollout_id] = event.llm_call.completions[0].text
+                    elif kind == "rollout_finished" and event.rollout_finished.rollout_id in replies:
+                        rollout_id = event.rollout_finished.rollout_id
+                        thumbs = 1.0 if len(replies[rollout_id]) < SHORT_CHARS else 0.0
+                        doc = {"rollout_id": rollout_id, "name": "thumbs", "value": thumbs, "user_id": "tester"}
+                        await producer.send_and_wait(names.feedback, orjson.dumps(doc), key=rollout_id.encode())
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
 def mean_and_se(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
-@pytest.fixture(params=list(ALGORITHMS))
-def algorithm(request) -> str:
+@pytest.fixture(params=list(VARIANTS))
+def variant(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def learning_stack(bootstrap, tmp_path, algorithm):
+def learning_stack(bootstrap, tmp_path, variant):
     names = topics.TopicNames(f"learn{int(time.time() * 1000) % 10**8}.")
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(2, names)))
     ports = {k: free_port() for k in ("inf_grpc", "inf_ops", "http", "hub", "collector", "trainer")}
@@ -86,20 +132,23 @@ def learning_stack(bootstrap, tmp_path, algorithm):
         start("gateway", "http", gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
               gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", gateway_acquire_wait_ms=500)
         # Uniform groups kept: every step makes one batch, and the test checks the trainer skips those without signal.
-        start("collector", "collector", collector_port=ports["collector"], collector_rewards="brevity",
-              collector_batch_groups=GROUPS_PER_STEP, collector_group_timeout_s=600, collector_uniform_groups="keep")
+        # With feedback, a finished rollout waits for its thumbs before its trajectory goes out.
+        rewards = dict(collector_rewards="user_feedback", collector_feedback_grace_s=20) if VARIANTS[variant].feedback else dict(
+            collector_rewards="brevity")
+        start("collector", "collector", collector_port=ports["collector"], collector_batch_groups=GROUPS_PER_STEP,
+              collector_group_timeout_s=600, collector_uniform_groups="keep", **rewards)
         start("trainer", "trainer", trainer_model="tiny-llama", trainer_device="cpu", trainer_ops_port=ports["trainer"], trainer_lr=LR,
               trainer_temperature=TEMPERATURE, trainer_seed=0, trainer_checkpoint_dir=tmp_path / "checkpoints",
-              trainer_algorithm=algorithm, **ALGORITHMS[algorithm][1])
+              **{"trainer_algorithm": variant.split("-")[0], **VARIANTS[variant].trainer})
         yield names, ports, started
     finally:
         for process in reversed(started):
             process.stop()
 
 
-def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_the_new_version(learning_stack, bootstrap, algorithm):
+def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_the_new_version(learning_stack, bootstrap, variant):
     names, ports, processes = learning_stack
-    steps = ALGORITHMS[algorithm][0]
+    steps = VARIANTS[variant].steps
     trainer_health = f"http://127.0.0.1:{ports['trainer']}/healthz"
     inference_health = f"http://127.0.0.1:{ports['inf_ops']}/healthz"
 
@@ -119,6 +168,7 @@ def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_
         done = asyncio.Event()
         worker = asyncio.create_task(
             Worker(agent, WorkerConfig(target=f"127.0.0.1:{ports['hub']}", concurrency=GROUP_SIZE, poll_wait_ms=200)).run(done))
+        user = asyncio.create_task(thumbs_from_a_user(bootstrap, names, done)) if VARIANTS[variant].feedback else None
         try:
             async with TaskDriver(bootstrap, names, group_timeout_s=600) as driver:
                 version, batches = 1, 0
@@ -140,6 +190,8 @@ def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_
         finally:
             done.set()
             await asyncio.wait_for(worker, 30)
+            if user:
+                await asyncio.wait_for(user, 30)
         return step_rewards, served_at_publish
 
     step_rewards, served_at_publish = asyncio.run(loop())
@@ -149,7 +201,7 @@ def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_
     last_mean, last_se = mean_and_se(step_rewards[-2] + step_rewards[-1])
     margin = 2 * math.sqrt(first_se**2 + last_se**2)
     curve = [round(statistics.fmean(r), 3) for r in step_rewards]
-    print(f"{algorithm}: mean brevity reward by step: {curve}; first {first_mean:.3f} ± {first_se:.3f}, last two {last_mean:.3f} ± {last_se:.3f}")
+    print(f"{variant}: mean reward by step: {curve}; first {first_mean:.3f} ± {first_se:.3f}, last two {last_mean:.3f} ± {last_se:.3f}")
     assert last_mean - first_mean > margin, f"reward by step {curve}: {last_mean:.3f} - {first_mean:.3f} <= {margin:.3f}"
 
     # Versions advanced one per trained step, strictly, on lw.weights. The tiny policy settles on one reply per prompt
