@@ -5,7 +5,7 @@ VENV := $(shell $(PYTHON) scripts/venv_path.py)
 LW := $(VENV)/bin/lightwire
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: setup models demo test test-unit test-integration stack-up stack-down bench
+.PHONY: setup models demo compare test test-unit test-integration stack-up stack-down bench
 
 setup:  ## the cached virtualenv, lightwire installed into it, generated protobuf code
 	@bash scripts/bootstrap.sh > /dev/null
@@ -15,6 +15,9 @@ models: setup  ## convert SmolLM2-135M-Instruct once and build the tiny test mod
 
 demo: setup models  ## the local stack and the main job
 	@$(LW) demo
+
+compare: setup models  ## every trainer algorithm from the same base model on the demo task, head to head
+	@$(LW) compare
 
 test: setup  ## everything the tests need is started by the test session itself and stopped after it
 	@$(LW) model prepare --name tiny-llama

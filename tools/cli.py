@@ -219,6 +219,7 @@ def export(
 
 
 _DEMO = __import__("lightwire.tools.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
+_COMPARE = __import__("lightwire.tools.compare", fromlist=["CompareConfig"]).CompareConfig()
 
 
 @app.command("demo")
@@ -235,6 +236,8 @@ def demo(
     optimise: str = typer.Option("grpo", help="What improves the agent: grpo (its weights) or prompt (prompt versions the gateway "
                                  "serves, chosen by demonstration selection, for the agent with its bare instructions)."),
     seed: int = typer.Option(_DEMO.seed, help="Seed of the problem sets (and of the candidate draws)."),
+    decodings: str = typer.Option("0,0.7", help="Comma-separated temperatures every evaluated version is scored at (0: greedy); "
+                                  "the headline compares each version at its better one with the base model at its better one."),
     reference: bool = typer.Option(True, help="--optimise prompt: also score the hand-written worked examples, as a prompt "
                                    "version, on the same held-out problems (the bar to reach)."),
     critique_rounds: int = typer.Option(0, help="--optimise prompt: rounds of critique and rewrite after demonstration selection."),
@@ -260,8 +263,37 @@ def demo(
         raise typer.BadParameter(f"--optimise is grpo or prompt, not {optimise!r}")
     from lightwire.tools.demo import DemoConfig, run
 
+    temperatures = tuple(float(t) for t in decodings.split(",") if t.strip())
+    if not temperatures or min(temperatures) < 0:
+        raise typer.BadParameter(f"--decodings needs temperatures >= 0, not {decodings!r}")
     run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed))
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=temperatures))
+
+
+@app.command("compare")
+def compare(
+    algorithms: str = typer.Option(",".join(_COMPARE.algorithms), help="Comma-separated trainer algorithms (grpo, rft, dpo, kto)."),
+    model: str = typer.Option(_DEMO.model, help="The base policy every algorithm starts from."),
+    steps: int = typer.Option(_DEMO.steps, help="Training steps per algorithm (the same rollouts budget for each)."),
+    eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
+    n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
+    decodings: str = typer.Option("0,0.7", help="Comma-separated evaluation temperatures (0: greedy)."),
+    out_dir: str = typer.Option(str(_COMPARE.out_dir), help="Where compare.{csv,png} and each algorithm's curve go."),
+) -> None:
+    """Each trainer algorithm from the same base model on the demo task, head to head on the same held-out problems."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from lightwire.tools.compare import CompareConfig, run as run_compare
+
+    try:
+        temperatures = tuple(float(t) for t in decodings.split(",") if t.strip())
+        config = CompareConfig(algorithms=tuple(a.strip() for a in algorithms.split(",") if a.strip()),
+                               demo=replace(_COMPARE.demo, model=model, steps=steps, eval_every=eval_every, n_eval=n_eval,
+                                            eval_temperatures=temperatures), out_dir=Path(out_dir))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_compare(config)
 
 
 def main() -> None:

@@ -44,9 +44,10 @@ class DemoConfig:
     # 0.7: the base policy then calls its calculator on 84% of problems and is right on 28% (at 1.0: 46%, 8%), so
     # most groups hold both right and wrong answers, and GRPO has a gradient.
     temperature: float = 0.7
-    # The held-out reward of the policy as it samples (the training temperature): the quantity GRPO maximises.
-    # 0 evaluates greedily instead.
-    eval_temperature: float = 0.7
+    # The held-out reward of the policy as it samples (the training temperature): the quantity GRPO maximises; 0 is
+    # greedy. Several: every evaluated version is scored at each, on the same problems, and the headline compares
+    # each version at its better decoding with the base model at its better one (`lightwire compare` does).
+    eval_temperatures: tuple[float, ...] = (0.7,)
     # Short replies keep a step fast on the CPU; a calculator call (about 30 tokens) or a final answer fits.
     max_tokens: int = 48
     max_turns: int = 2
@@ -56,6 +57,12 @@ class DemoConfig:
     # ...except the trainer, whose update runs while inference waits for the next batch: it gets every core.
     trainer_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     out_dir: Path = Path("demo-results")
+    # What the trainer runs (LW_TRAINER_ALGORITHM) and any other trainer or collector setting, e.g. for rft.
+    algorithm: str = "grpo"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # The base model's held-out scores (temperature -> problem -> reward) when already measured on these problems:
+    # `lightwire compare` evaluates the base once for every algorithm.
+    base_scores: dict[float, dict[str, float]] | None = None
     rows: list[dict] = field(default_factory=list)
 
 
@@ -78,7 +85,7 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
         # Rows of about 600 tokens (prompt with the worked examples): a pass of 4 peaks at 7-8 GB of trainer memory.
-        "LW_TRAINER_MICRO_BATCH": "4",
+        "LW_TRAINER_MICRO_BATCH": "4", "LW_TRAINER_ALGORITHM": config.algorithm, **config.extra_env,
     }
 
 
@@ -96,6 +103,15 @@ def paired_difference(base: dict[str, float], now: dict[str, float]) -> tuple[fl
     standard error is that of the change, not of two independent means.
     """
     return mean_and_se([now[k] - base[k] for k in base.keys() & now.keys()])
+
+
+def decoding_name(temperature: float) -> str:
+    return "greedy" if temperature == 0 else f"t={temperature:g}"
+
+
+def best_decoding(by_t: dict[float, dict[str, float]]) -> float:
+    """The temperature whose mean is highest (the lower one on a tie)."""
+    return max(by_t, key=lambda t: (sum(by_t[t].values()) / max(len(by_t[t]), 1), -t))
 
 
 def run_agents(agent, concurrency: int, task_types: tuple[str, ...] = ("arith",)) -> threading.Event:
@@ -160,28 +176,40 @@ def run(config: DemoConfig) -> list[dict]:
             raise RuntimeError(f"the trainer stopped answering ({exc!r}); its log: {stack.service('trainer').log_file}") from None
         return health["batches_done"], health["version"]
 
-    def spec(p, split: str) -> TaskSpec:
-        metadata = {"temperature": str(config.eval_temperature if split == "eval" else config.temperature)}
+    def spec(p, split: str, temperature: float) -> TaskSpec:
         return TaskSpec(task_id=p.task_id, task_type="arith", input={"question": p.question}, reference={"answer": p.answer},
-                        split=split, metadata=metadata)
+                        split=split, metadata={"temperature": str(temperature)})
 
-    async def evaluate(driver: TaskDriver, version: int) -> dict[str, float]:
-        """Each held-out problem's reward (one rollout each) under this version."""
-        before = dict(driver.finished)
-        await driver.run([(spec(p, "eval"), 1) for p in held_out], max_groups_in_flight=config.concurrency * 2, model_version=version)
-        # Group ids are "<task id>.<digest>".
-        return {gid.rsplit(".", 1)[0]: g.rewards[0] for gid, g in driver.finished.items() if gid not in before and g.rewards}
+    async def evaluate(driver: TaskDriver, version: int) -> dict[float, dict[str, float]]:
+        """Each held-out problem's reward (one rollout each) under this version, at each evaluation temperature."""
+        out: dict[float, dict[str, float]] = {}
+        for t in config.eval_temperatures:
+            before = dict(driver.finished)
+            await driver.run([(spec(p, "eval", t), 1) for p in held_out], max_groups_in_flight=config.concurrency * 2,
+                             model_version=version)
+            # Group ids are "<task id>.<digest>".
+            out[t] = {gid.rsplit(".", 1)[0]: g.rewards[0] for gid, g in driver.finished.items() if gid not in before and g.rewards}
+        return out
 
-    def record(step: int, version: int, scores: dict[str, float], base: dict[str, float], elapsed: float) -> str:
-        mean, se = mean_and_se(list(scores.values()))
-        delta, delta_se = paired_difference(base, scores)
-        config.rows.append({"version": version, "step": step, "heldout_reward": mean, "stderr": se, "vs_base": delta,
-                            "vs_base_stderr": delta_se, "problems": len(scores), "time_s": round(elapsed, 1)})
+    def record(step: int, version: int, scores: dict[float, dict[str, float]], base: dict[float, dict[str, float]],
+               elapsed: float) -> str:
+        base_best = base[best_decoding(base)]
+        top = best_decoding(scores)
+        parts = []
+        for t, by_problem in scores.items():
+            mean, se = mean_and_se(list(by_problem.values()))
+            delta, delta_se = paired_difference(base[t], by_problem)
+            best_delta, best_se = paired_difference(base_best, by_problem)
+            config.rows.append({"version": version, "step": step, "decoding": decoding_name(t), "best_decoding": t == top,
+                                "heldout_reward": mean, "stderr": se, "vs_base": delta, "vs_base_stderr": delta_se,
+                                "vs_base_at_best": best_delta, "vs_base_at_best_stderr": best_se, "problems": len(by_problem),
+                                "time_s": round(elapsed, 1)})
+            part = f"{decoding_name(t)} {mean:.3f} ± {se:.3f}"
+            if step:
+                part += f" (vs base at its best {best_delta:+.3f} ± {best_se:.3f}, {best_delta / best_se if best_se else float('nan'):+.1f} s.e.)"
+            parts.append(part)
         save_curve(config)
-        line = f"held-out reward {mean:.3f} ± {se:.3f} over {len(scores)} problems"
-        if step:
-            line += f"; vs base {delta:+.3f} ± {delta_se:.3f} (paired, {delta / delta_se if delta_se else float('nan'):+.1f} s.e.)"
-        return line
+        return f"held-out reward over {len(held_out)} problems: " + "; ".join(parts)
 
     async def loop() -> None:
         task_settings = TaskSettings()
@@ -191,12 +219,14 @@ def run(config: DemoConfig) -> list[dict]:
         async with TaskDriver(stack_settings.bootstrap, names, group_timeout_s=600, curriculum=curriculum) as driver:
             done, version = trainer_state()
             t0 = time.monotonic()
-            base = await evaluate(driver, version)
+            if config.base_scores is None or set(config.base_scores) != set(config.eval_temperatures):
+                config.base_scores = await evaluate(driver, version)
+            base = config.base_scores
             console.print(f"base model (version {version}): {record(0, version, base, base, time.monotonic() - t0)}")
             with Progress(console=console) as progress:
-                bar = progress.add_task("GRPO steps", total=config.steps)
+                bar = progress.add_task(f"{config.algorithm} steps", total=config.steps)
                 for step in range(1, config.steps + 1):
-                    batch = [(spec(p, "train"), config.group_size) for p in driver.choose(train, config.groups_per_step, step)]
+                    batch = [(spec(p, "train", config.temperature), config.group_size) for p in driver.choose(train, config.groups_per_step, step)]
                     await driver.run(batch, max_groups_in_flight=config.groups_per_step, model_version=version)
                     deadline = time.monotonic() + 600
                     while trainer_state()[0] <= done and time.monotonic() < deadline:
@@ -220,11 +250,12 @@ def run(config: DemoConfig) -> list[dict]:
 
 def write_outputs(config: DemoConfig) -> None:
     save_curve(config)
-    table = Table("step", "version", "held-out reward", "± s.e.", "vs base (paired)", "± s.e.", "seconds",
-                  title="held-out reward by weight version")
+    table = Table("step", "version", "decoding", "held-out reward", "± s.e.", "vs base, same decoding (paired)", "± s.e.",
+                  "vs base at its best", "± s.e.", "seconds", title="held-out reward by weight version (* its better decoding)")
     for r in config.rows:
-        table.add_row(str(r["step"]), str(r["version"]), f"{r['heldout_reward']:.3f}", f"{r['stderr']:.3f}", f"{r['vs_base']:+.3f}",
-                      f"{r['vs_base_stderr']:.3f}", str(r["time_s"]))
+        table.add_row(str(r["step"]), str(r["version"]), r["decoding"] + (" *" if r["best_decoding"] else ""), f"{r['heldout_reward']:.3f}",
+                      f"{r['stderr']:.3f}", f"{r['vs_base']:+.3f}", f"{r['vs_base_stderr']:.3f}", f"{r['vs_base_at_best']:+.3f}",
+                      f"{r['vs_base_at_best_stderr']:.3f}", str(r["time_s"]))
     console.print(table)
     console.print(f"curve: {config.out_dir / 'heldout_reward.png'}, data: {config.out_dir / 'heldout_reward.csv'}; "
                   f"analytics: `lightwire status` or the dashboard while the stack runs")
@@ -234,7 +265,7 @@ def save_curve(config: DemoConfig) -> None:
     """The CSV and PNG so far: written after every evaluation, so an interrupted run keeps its curve."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
     with open(config.out_dir / "heldout_reward.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["version", "step", "heldout_reward", "stderr", "vs_base", "vs_base_stderr", "problems", "time_s"])
+        writer = csv.DictWriter(f, fieldnames=list(config.rows[0]) if config.rows else ["version"])
         writer.writeheader()
         writer.writerows(config.rows)
     import matplotlib
@@ -242,12 +273,13 @@ def save_curve(config: DemoConfig) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [r["step"] for r in config.rows]
-    means = [r["heldout_reward"] for r in config.rows]
-    errors = [0 if math.isnan(r["stderr"]) else 2 * r["stderr"] for r in config.rows]
     plt.figure(figsize=(6, 4))
-    plt.errorbar(steps, means, yerr=errors, marker="o", capsize=4)
-    plt.xlabel("GRPO step")
+    for decoding in dict.fromkeys(r["decoding"] for r in config.rows):
+        rows = [r for r in config.rows if r["decoding"] == decoding]
+        plt.errorbar([r["step"] for r in rows], [r["heldout_reward"] for r in rows],
+                     yerr=[0 if math.isnan(r["stderr"]) else 2 * r["stderr"] for r in rows], marker="o", capsize=4, label=decoding)
+    plt.legend()
+    plt.xlabel(f"{config.algorithm} step")
     plt.ylabel("held-out reward (± 2 s.e.)")
     plt.title(f"Lightwire demo: {config.model}")
     plt.tight_layout()

@@ -18,7 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lightwire.tools.demo import ARITH_REWARD, DemoConfig, console, mean_and_se, paired_difference, run_agents, service_environment
+from lightwire.tools.demo import (ARITH_REWARD, DemoConfig, best_decoding, console, decoding_name, mean_and_se, paired_difference, run_agents,
+                                  service_environment)
 from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
 
 
@@ -47,10 +48,6 @@ class PromptDemoConfig:
 
 
 SERVICES = ["inference", "gateway", "collector"]
-
-
-def decoding_name(temperature: float) -> str:
-    return "greedy" if temperature == 0 else f"t={temperature:g}"
 
 
 def run(config: PromptDemoConfig) -> list[dict]:
@@ -159,10 +156,6 @@ def run(config: PromptDemoConfig) -> list[dict]:
                   f"(evaluations and selection: {time.monotonic() - t_opt:.0f} s; selection alone "
                   f"{selection_summary.get('seconds', 0):.0f} s, {selection_summary.get('rollouts', 0)} rollouts)")
     return rows
-
-
-def best_decoding(by_t: dict[float, dict[str, float]]) -> float:
-    return max(by_t, key=lambda t: (sum(by_t[t].values()) / max(len(by_t[t]), 1), -t))
 
 
 def report_rows(scores: dict, labels: dict[str, int], decodings: tuple[float, ...]) -> list[dict]:

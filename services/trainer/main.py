@@ -46,6 +46,7 @@ class Trainer:
         # Batches whose handling is over (trained and published, skipped, or dropped): what a driver waits on. `step`
         # moves before the new version is written, so reading both then could pair a step with the version before it.
         self.batches_done = 0
+        self.trained_tokens = 0
         self.updates_since_publish = 0
         self.dropped_stale = 0
         self.skipped = 0
@@ -79,7 +80,7 @@ class Trainer:
             # with a best and a worst): the gradient is exactly zero, yet AdamW would still move the weights along its
             # momentum, by about two thirds of a full step right after a real one. The weights stay, and so does the
             # version: no checkpoint, no reload.
-            metrics = UpdateMetrics(0.0, 0.0, 0.0, 1.0, seqs.model_tokens, 0.0)
+            metrics = UpdateMetrics(0.0, 0.0, 0.0, 1.0, 0, 0.0)
             self.skipped += 1
             self.skipped_counter.inc()
             log.info("no update: the batch carries no signal", extra={"batch_id": batch.batch_id})
@@ -96,11 +97,13 @@ class Trainer:
             reward_mean=statistics.fmean(rewards) if rewards else 0.0, reward_std=statistics.pstdev(rewards) if rewards else 0.0,
             clip_fraction=metrics.clip_fraction, tokens_per_s=metrics.tokens_per_s, num_trajectories=len(rewards),
             num_groups=len(batch.groups), dropped_stale=self.dropped_stale, batch_id=batch.batch_id,
+            trained_tokens=metrics.tokens,
         )
         await self.producer.send(self.names.train_steps, self.settings.trainer_model,
                                  codec.make_event(self.source, event_id=f"step-{batch.batch_id}", train_step=step))
         log.info("batch done", extra={"step": self.step, "version": self.version, "updated": updated,
                                       "loss": round(metrics.loss, 5), "tokens_per_s": round(metrics.tokens_per_s, 1)})
+        self.trained_tokens += metrics.tokens
         self.batches_done += 1
 
     async def publish_weights(self) -> None:
@@ -134,7 +137,8 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
 
         async def health() -> dict:
             return {"version": trainer.version, "step": trainer.step, "batches_done": trainer.batches_done,
-                    "dropped_stale": trainer.dropped_stale, "skipped": trainer.skipped}
+                    "dropped_stale": trainer.dropped_stale, "skipped": trainer.skipped,
+                    "trained_tokens": trainer.trained_tokens}
 
         try:
             await asyncio.gather(consumer.run(trainer.handle, stop),
