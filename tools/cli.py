@@ -218,6 +218,34 @@ def export(
         console.print(f"wrote {path}")
 
 
+@app.command("train-offline")
+def train_offline(
+    path: str = typer.Argument(..., help="A transitions export (.jsonl or .parquet), from `lightwire export`."),
+    groups_per_batch: int = typer.Option(4, help="Whole groups per training batch (one trainer step each)."),
+    epochs: int = typer.Option(1, help="Passes over the export."),
+    bootstrap: str = typer.Option("", help="Kafka bootstrap servers (default: the local stack's brokers)."),
+) -> None:
+    """Train on earlier traffic with no rollouts run: the export's groups go to lw.batches, where the running trainer
+    trains them under its LW_TRAINER_ALGORITHM and publishes each new version for inference to reload."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from lightwire.tools.export.replay import plan_batches, publish, read_rows, trajectories_from_rows
+
+    settings = StackSettings()
+    try:
+        plan = plan_batches(trajectories_from_rows(read_rows(Path(path))), groups_per_batch, epochs)
+    except (ValueError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    topic = settings.topic_names().batches
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"publishing to {topic}", total=len(plan.batches))
+        asyncio.run(publish(bootstrap or settings.bootstrap, topic, plan, progress=lambda done: bar.update(task, completed=done)))
+    console.print(f"published {len(plan.batches)} batches ({plan.groups} groups, {plan.trajectories} trajectories, "
+                  f"{epochs} epoch(s)) to {topic}; the trainer's steps: `lightwire status` or the dashboard's Training page")
+
+
 _DEMO = __import__("lightwire.tools.demo", fromlist=["DemoConfig"]).DemoConfig  # one set of defaults: the settings that learned
 _COMPARE = __import__("lightwire.tools.compare", fromlist=["CompareConfig"]).CompareConfig()
 

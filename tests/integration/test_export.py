@@ -12,21 +12,9 @@ from lightwire.runtime.kafka import EventProducer
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2 as pb
 from testing.cli_run import lightwire
+from testing.samples import export_trajectory as trajectory
 
 pytestmark = pytest.mark.integration
-
-
-def trajectory(i: int, group: int, reward: float, split: str = "train") -> pb.Trajectory:
-    t = pb.Trajectory(rollout_id=f"r{group}-{i}", task_id=f"t{group}", group_id=f"g{group}", task_type="arith", split=split,
-                      status=pb.ROLLOUT_STATUS_SUCCEEDED, reward=reward, min_model_version=group, max_model_version=group + i % 2,
-                      num_calls=2, group_size=3)
-    for k in range(2):
-        prompt = [1, 100 + group, 200 + k] + list(range(300, 300 + 40 * k))
-        response = [400 + i, 500 + k, 2]
-        t.transitions.add(call_id=f"{t.rollout_id}/{k + 1}", seq=k + 1, prompt_token_ids=prompt, response_token_ids=response,
-                          response_mask=[1, 1, 1] if k else [1, 0, 1], response_logprobs=[-0.5 - i, -1.0, -0.125 * k],
-                          reward=reward, model_version=group + (i % 2) * k, agent_name="solver")
-    return t
 
 
 @pytest.fixture
