@@ -64,6 +64,8 @@ class DemoConfig:
     # `lightwire compare` evaluates the base once for every algorithm.
     base_scores: dict[float, dict[str, float]] | None = None
     rows: list[dict] = field(default_factory=list)
+    # What each evaluated version did on the held-out problems, from the analytics (policy_behaviour).
+    behaviour: list[dict] = field(default_factory=list)
 
 
 # The task's reward: 1 for the right final number, else 0. Nothing for form alone: with a near-miss credit the policy
@@ -103,6 +105,21 @@ def paired_difference(base: dict[str, float], now: dict[str, float]) -> tuple[fl
     standard error is that of the change, not of two independent means.
     """
     return mean_and_se([now[k] - base[k] for k in base.keys() & now.keys()])
+
+
+def policy_behaviour(split: str = "eval") -> list[dict]:
+    """What the policy did under each weight version and decoding on one split, as the collector's analytics have it
+    (/api/behaviour, the dashboard's Training page): how often it called the calculator, ended on an 'Answer: <n>'
+    line, ran out of tokens, its calls and tokens, its error rate."""
+    import httpx
+
+    from lightwire.runtime.api_keys import bearer_header
+    from lightwire.services.collector.settings import CollectorSettings
+
+    settings = CollectorSettings()
+    found = httpx.get(f"http://127.0.0.1:{settings.collector_port}/api/behaviour", headers=bearer_header(settings.api_keys),
+                      timeout=60).json()
+    return [r for r in found["by_version"] if r["split"] == split]
 
 
 def decoding_name(temperature: float) -> str:
@@ -243,6 +260,10 @@ def run(config: DemoConfig) -> list[dict]:
         asyncio.run(loop())
     finally:
         stop.set()
+    try:
+        config.behaviour = policy_behaviour()
+    except Exception as exc:  # the curve stands without it
+        console.print(f"[yellow]the analytics did not answer for the policy's behaviour ({exc!r})[/]")
     write_outputs(config)
     console.print(f"wall time, stack start included: {time.monotonic() - started:.0f} s")
     return config.rows
@@ -257,8 +278,28 @@ def write_outputs(config: DemoConfig) -> None:
                       f"{r['stderr']:.3f}", f"{r['vs_base']:+.3f}", f"{r['vs_base_stderr']:.3f}", f"{r['vs_base_at_best']:+.3f}",
                       f"{r['vs_base_at_best_stderr']:.3f}", str(r["time_s"]))
     console.print(table)
+    if config.behaviour:
+        write_behaviour(config)
     console.print(f"curve: {config.out_dir / 'heldout_reward.png'}, data: {config.out_dir / 'heldout_reward.csv'}; "
                   f"analytics: `lightwire status` or the dashboard while the stack runs")
+
+
+def write_behaviour(config: DemoConfig) -> None:
+    """What the policy learned, per version and decoding, on the held-out problems: a table and behaviour.csv."""
+    with open(config.out_dir / "behaviour.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(config.behaviour[0]))
+        writer.writeheader()
+        writer.writerows(config.behaviour)
+    table = Table("version", "decoding", "rollouts", "right", "calls the calculator", "ends on 'Answer: <n>'", "out of tokens",
+                  "calls", "tokens / call", "with an error", title="what the policy does on the held-out problems, by version")
+    pct = lambda x: "–" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+    for r in config.behaviour:
+        t = r["temperature"]
+        table.add_row(str(r["model_version"]), "agent's default" if t is None else decoding_name(t), str(r["rollouts"]),
+                      pct(r["reward_mean"]), pct(r["tool_call_rate"]), pct(r["answer_line_rate"]), pct(r["truncated_rate"]),
+                      f"{r['calls_per_rollout']:.2f}", "–" if r["tokens_per_call"] is None else f"{r['tokens_per_call']:.1f}",
+                      pct(r["error_rate"]))
+    console.print(table)
 
 
 def save_curve(config: DemoConfig) -> None:

@@ -159,6 +159,29 @@ ERRORS = {
         FROM errors FINAL ORDER BY created_at DESC, event_id LIMIT 50""",
 }
 
+# What the policy does, by the weight version a rollout counts under (its newest), split and decoding (the temperature
+# its first call asked for; NULL when the agent sent none): how often it calls a tool, ends on a well-formed answer
+# line ({answer_line}, the format_validity reward's rule), runs out of tokens, how many calls and tokens it spends, and
+# how often an error is attributed. A rollout with no recorded call counts with zero calls.
+BEHAVIOUR = {
+    "by_version": """
+        SELECT r.max_model_version AS model_version, r.split AS split, c.temperature AS temperature,
+               count() AS rollouts, avg(r.reward) AS reward_mean, avg(c.tool_calls > 0) AS tool_call_rate,
+               avg(c.answer_line) AS answer_line_rate, avg(c.truncated > 0) AS truncated_rate,
+               avg(c.calls) AS calls_per_rollout, if(sum(c.calls) = 0, NULL, sum(c.completion_tokens) / sum(c.calls)) AS tokens_per_call,
+               avg(r.num_errors > 0) AS error_rate
+        FROM (SELECT rollout_id, split, reward, num_errors, max_model_version FROM rollouts FINAL) AS r
+        LEFT JOIN (
+            SELECT rollout_id, count() AS calls,
+                   countIf(JSONLength(response_json, 'choices', 1, 'message', 'tool_calls') > 0) AS tool_calls,
+                   countIf(finish_reason = 'length') AS truncated, sum(completion_tokens) AS completion_tokens,
+                   argMin(JSONExtract(request_json, 'temperature', 'Nullable(Float64)'), (started_at, seq)) AS temperature,
+                   match(argMax(JSONExtractString(response_json, 'choices', 1, 'message', 'content'), (started_at, seq)),
+                         {answer_line:String}) AS answer_line
+            FROM llm_calls FINAL WHERE rollout_id != '' GROUP BY rollout_id) AS c ON c.rollout_id = r.rollout_id
+        GROUP BY model_version, split, temperature ORDER BY model_version, split, temperature LIMIT 1000""",
+}
+
 # Feedback: what users and labelers sent (source 'feedback'), and every reward that came after its trajectory had
 # gone (late: recorded as a correction, never trained on), beside the reward the rollout was trained with.
 FEEDBACK = {

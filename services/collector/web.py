@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from lightwire.answer_format import ANSWER_LINE
 from lightwire.runtime.api_keys import ApiKeys
 from lightwire.services.collector import queries
 from lightwire.services.collector.packed_tokens import unpack_call
@@ -98,11 +99,13 @@ def register_views(collector) -> None:
         # aiohttp refuses a charset inside content_type; Prometheus reads text/plain as UTF-8 anyway.
         return web.bytes(generate_latest(collector.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    def named_queries(path: str, named: dict[str, str], limit: tuple[int, int] | None = None) -> None:
-        """A route answering a dict of named queries; `limit` (default, highest) bounds the rows of each."""
+    def named_queries(path: str, named: dict[str, str], limit: tuple[int, int] | None = None,
+                      fixed: dict[str, Any] | None = None) -> None:
+        """A route answering a dict of named queries; `limit` (default, highest) bounds the rows of each; `fixed`
+        parameters are the same on every request."""
 
         async def handler(web, request):
-            params = {"limit": _bounded_int(request, "limit", *limit)} if limit else None
+            params = {**(fixed or {}), **({"limit": _bounded_int(request, "limit", *limit)} if limit else {})} or None
             return web.json(await run(named, params))
 
         handler.__name__ = path.strip("/").replace("/", "_")  # Faust names a page's view after its function
@@ -112,6 +115,7 @@ def register_views(collector) -> None:
     named_queries("/api/overview", queries.OVERVIEW)
     named_queries("/api/training", queries.TRAINING, limit=(500, 5000))
     named_queries("/api/errors", queries.ERRORS)
+    named_queries("/api/behaviour", queries.BEHAVIOUR, fixed={"answer_line": f"(?i){ANSWER_LINE}"})
     named_queries("/api/feedback", queries.FEEDBACK, limit=(200, 1000))
 
     @app.page("/api/counts")

@@ -28,10 +28,10 @@ async def overview(api: ReadApi) -> dict[str, Any]:
 
 
 async def training(api: ReadApi) -> dict[str, Any]:
-    found, live = await asyncio.gather(api.get("/api/training"), api.live())
+    found, behaviour, live = await asyncio.gather(api.get("/api/training"), api.get("/api/behaviour"), api.live())
     steps = found["steps"]
     return {"steps": steps, "batches": found["batches"], "skipped": sum(1 for s in steps if s["skipped"]),
-            "trainer": live.get("trainer")}
+            "trainer": live.get("trainer"), "behaviour": behaviour["by_version"]}
 
 
 async def rollouts(api: ReadApi, query: Mapping[str, str]) -> dict[str, Any]:

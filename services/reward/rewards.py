@@ -18,9 +18,9 @@ import math
 import re
 from collections.abc import Sequence
 
+from lightwire.answer_format import ANSWER_LINE
 
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-ANSWER_LINE = r"(?:final answer|answer)\s*[:=]\s*-?\d+(?:\.\d+)?"
 
 
 def _per_sample(completions: Sequence[str], key: str, context: dict) -> list:

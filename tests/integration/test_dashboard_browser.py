@@ -235,6 +235,19 @@ def test_a_person_sees_rollouts_tokens_errors_versions_feedback_and_live_updates
         # Training: the step the trainer took.
         page.goto(base + "/training")
         expect(page.locator("#steps tbody tr").first).to_be_visible(timeout=30000)
+        # What the policy does by version: a row per version and split, its rollouts and calls as Kafka has them.
+        groups: dict[tuple[int, str], list] = {}
+        for t in trajectories.values():
+            groups.setdefault((t.max_model_version, t.split), []).append(t)
+        for (version, split), members in groups.items():
+            row = page.locator(f'#behaviour tr[data-version="{version}"][data-split="{split}"]')
+            expect(row).to_have_count(1, timeout=30000)
+            mean_calls = sum(len(calls.get(t.rollout_id, [])) for t in members) / len(members)
+            cells = row.locator("td")
+            expect(cells.nth(3)).to_have_text(str(len(members)), timeout=30000)
+            expect(cells.nth(5)).to_have_text("0.0%")  # this agent never calls a tool
+            expect(cells.nth(8)).to_have_text(str(int(mean_calls)) if mean_calls.is_integer() else f"{mean_calls:.2f}", timeout=30000)
+        expect(page.locator("#behaviour tbody tr")).to_have_count(len(groups))
         page.screenshot(path=str(shots / "dashboard-training.png"), full_page=True)
 
         # Feedback: the late thumbs, next to the rollout it names.

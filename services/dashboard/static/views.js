@@ -68,7 +68,25 @@
         { label: "tokens/s", cls: "n", cell: (r) => num(r.tokens_per_s, 1) }, { label: "rollouts", cls: "n", cell: (r) => r.trajectories },
         { label: "skipped", cell: (r) => (r.skipped ? "no signal" : "") }, { label: "staleness", cls: "n", cell: (r) => num(r.staleness) },
         { label: "batch", cell: (r) => h("code", {}, r.batch_id) },
-      ], steps.slice(-50).reverse(), { id: "steps" })));
+      ], steps.slice(-50).reverse(), { id: "steps" })),
+      behaviour(d.behaviour || []));
+  }
+
+  // What the policy does under each weight version: a rollout counts under the newest version that served it, at
+  // the decoding its first call asked for.
+  function behaviour(rows) {
+    const decoding = (t) => (t === null || t === undefined ? "agent's default" : t === 0 ? "greedy" : `t=${num(t, 2)}`);
+    return section("What the policy does, by weight version",
+      rows.length ? table([
+        { label: "version", cls: "n", cell: (r) => r.model_version }, { label: "split", cell: (r) => (r.split === "eval" ? "held-out" : r.split) },
+        { label: "decoding", cell: (r) => decoding(r.temperature) }, { label: "rollouts", cls: "n", cell: (r) => num(r.rollouts) },
+        { label: "reward", cls: "n", cell: (r) => num(r.reward_mean) }, { label: "calls a tool", cls: "n", cell: (r) => pct(r.tool_call_rate) },
+        { label: "ends on an answer line", cls: "n", cell: (r) => pct(r.answer_line_rate) }, { label: "out of tokens", cls: "n", cell: (r) => pct(r.truncated_rate) },
+        { label: "calls / rollout", cls: "n", cell: (r) => num(r.calls_per_rollout, 2) }, { label: "tokens / call", cls: "n", cell: (r) => num(r.tokens_per_call, 1) },
+        { label: "with an error", cls: "n", cell: (r) => pct(r.error_rate) },
+      ], rows.map((r) => ({ ...r, __attrs: { dataset: { version: r.model_version, split: r.split } } })), { id: "behaviour" })
+        : h("p", { cls: "note" }, "No rollout recorded yet."),
+      h("p", { cls: "note" }, "An answer line is 'Answer: <number>' (the format_validity reward's rule); errors by class per version are on the Errors page."));
   }
 
   const FILTERS = [["q", "rollout id"], ["task", "task"], ["agent", "agent"], ["version", "version"], ["min_reward", "reward ≥"], ["max_reward", "reward ≤"]];
