@@ -260,6 +260,9 @@ def demo(
     n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(_DEMO.max_tokens, help="max_tokens of each of the agent's LLM calls."),
+    fill_batches: bool = typer.Option(_DEMO.fill_batches, help="Every step trains: groups whose rollouts all scored alike are "
+                                      "dropped by the collector and replaced by the driver, up to --max-groups-per-step."),
+    max_groups_per_step: int = typer.Option(_DEMO.max_groups_per_step, help="--fill-batches: groups published for one batch at most."),
     out_dir: str = typer.Option(str(_DEMO.out_dir), help="Where the CSV and PNG go."),
     optimise: str = typer.Option("grpo", help="What improves the agent: grpo (its weights) or prompt (prompt versions the gateway "
                                  "serves, chosen by demonstration selection, for the agent with its bare instructions)."),
@@ -295,7 +298,8 @@ def demo(
     if not temperatures or min(temperatures) < 0:
         raise typer.BadParameter(f"--decodings needs temperatures >= 0, not {decodings!r}")
     run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=temperatures))
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=temperatures,
+                   fill_batches=fill_batches, max_groups_per_step=max_groups_per_step))
 
 
 @app.command("compare")

@@ -64,6 +64,11 @@ class DemoConfig:
     # `lightwire compare` evaluates the base once for every algorithm.
     base_scores: dict[float, dict[str, float]] | None = None
     rows: list[dict] = field(default_factory=list)
+    # Dynamic sampling with every step training: the collector drops groups whose rollouts all scored alike and the
+    # driver replaces each, up to `max_groups_per_step` groups for a step's batch (tools/tasks/batch_fill.py). Off:
+    # every group is batched and the trainer skips a batch without signal (how the figures in the README were taken).
+    fill_batches: bool = False
+    max_groups_per_step: int = 12
     # What each evaluated version did on the held-out problems, from the analytics (policy_behaviour).
     behaviour: list[dict] = field(default_factory=list)
 
@@ -81,8 +86,9 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         "LW_INFERENCE_MODEL": config.model, "LW_TRAINER_MODEL": config.model, "LW_TRAINER_LR": str(config.lr),
         "LW_COLLECTOR_BATCH_GROUPS": str(config.groups_per_step), "LW_COLLECTOR_GROUP_TIMEOUT_S": "300",
         # The demo paces itself by one batch per step (it waits for the trainer's): a dropped uniform group would leave
-        # the step's batch unfilled, so they are kept, and the trainer skips a batch without signal.
-        "LW_COLLECTOR_UNIFORM_GROUPS": "keep",
+        # the step's batch unfilled unless the driver replaces it (fill_batches); else they are kept, and the trainer
+        # skips a batch without signal.
+        "LW_COLLECTOR_UNIFORM_GROUPS": "drop" if config.fill_batches else "keep",
         "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
@@ -165,6 +171,7 @@ def run(config: DemoConfig) -> list[dict]:
     from lightwire.examples.arith_agent import solve
     from lightwire.tools.tasks.arithmetic import generate
     from lightwire.services.trainer.settings import TrainerSettings
+    from lightwire.tools.tasks.batch_fill import FillPolicy
     from lightwire.tools.tasks.curriculum import Curriculum
     from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
     from lightwire.tools.tasks.settings import TaskSettings
@@ -243,9 +250,20 @@ def run(config: DemoConfig) -> list[dict]:
             with Progress(console=console) as progress:
                 bar = progress.add_task(f"{config.algorithm} steps", total=config.steps)
                 for step in range(1, config.steps + 1):
-                    batch = [(spec(p, "train", config.temperature), config.group_size) for p in driver.choose(train, config.groups_per_step, step)]
-                    await driver.run(batch, max_groups_in_flight=config.groups_per_step, model_version=version)
-                    deadline = time.monotonic() + 600
+                    filled = True
+                    if config.fill_batches:
+                        fill = await driver.fill(lambda n: [spec(p, "train", config.temperature) for p in driver.draw(train, n)],
+                                                 config.group_size, FillPolicy(config.groups_per_step, config.max_groups_per_step),
+                                                 model_version=version)
+                        progress.console.print(f"step {step}: {fill.published} groups published, {fill.uniform} all alike "
+                                               f"(replaced){'' if fill.full else ', the cap reached before the batch filled'}")
+                        # Not full: the collector holds the partial batch, the next step's groups complete it.
+                        filled = fill.full
+                    else:
+                        batch = [(spec(p, "train", config.temperature), config.group_size)
+                                 for p in driver.choose(train, config.groups_per_step, step)]
+                        await driver.run(batch, max_groups_in_flight=config.groups_per_step, model_version=version)
+                    deadline = time.monotonic() + (600 if filled else 0)
                     while trainer_state()[0] <= done and time.monotonic() < deadline:
                         await asyncio.sleep(1)
                     done, version = trainer_state()

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
+from lightwire.tools.tasks.batch_fill import FillPolicy, FillReport, carries_signal, more_groups
 from lightwire.tools.tasks.curriculum import Curriculum
 from lightwire.topics import TopicNames
 from lightwire.v1 import events_pb2
@@ -88,6 +89,7 @@ class TaskDriver:
         self.in_flight: dict[str, GroupProgress] = {}
         self.finished: dict[str, GroupProgress] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._cursor = 0  # next problem in turn for `draw`
         self._producer = EventProducer(bootstrap, source, dead_letter_topic=names.dead_letter)
 
     async def __aenter__(self) -> "TaskDriver":
@@ -119,6 +121,37 @@ class TaskDriver:
     def choose(self, problems: Sequence[T], k: int, step: int) -> list[T]:
         """Step `step`'s `k` training problems: in turn, or drawn by the curriculum."""
         return choose(problems, k, step, self.curriculum)
+
+    def draw(self, problems: Sequence[T], k: int) -> list[T]:
+        """The next `k` training problems: the next in turn (a cursor that runs on across steps), or drawn by the
+        curriculum."""
+        if self.curriculum is not None:
+            return choose(problems, k, 0, self.curriculum)
+        picked = [problems[(self._cursor + i) % len(problems)] for i in range(k)]
+        self._cursor += k
+        return picked
+
+    async def fill(self, next_specs: Callable[[int], list[TaskSpec]], group_size: int, policy: FillPolicy,
+                   model_version: int = 0) -> FillReport:
+        """Publish groups of `next_specs(n)` until `policy.groups` of them finished with a signal (batch_fill.py),
+        replacing each uniform one, at most `policy.max_groups` in all; wait for every group published."""
+        report = FillReport(needed=policy.groups)
+        mine: set[str] = set()
+        while True:
+            in_flight = sum(g in self.in_flight for g in mine)
+            n = more_groups(report.useful, in_flight, report.published, policy)
+            specs = next_specs(n) if n else []
+            for spec in specs:
+                mine.add(await self.publish_group(spec, group_size, model_version))
+                report.published += 1
+            if not specs and not in_flight:
+                return report
+            for group_id in await self.poll(timeout_ms=200):
+                if group_id in mine:
+                    if carries_signal(self.finished[group_id].rewards):
+                        report.useful += 1
+                    else:
+                        report.uniform += 1
 
     async def run(self, specs: Iterable[tuple[TaskSpec, int]], max_groups_in_flight: int, model_version: int = 0) -> dict[str, GroupProgress]:
         """Publish (spec, group_size) pairs, keeping at most `max_groups_in_flight` open; wait for all of them.
