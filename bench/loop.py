@@ -7,8 +7,13 @@ examples, the calculator tool, the question: about 550 tokens through the chat t
 48 new tokens by the hf engine in one continuous batch. The update trains on exactly those sampled tokens with
 seeded 0/1 rewards, at the demo's learning rate and micro-batch. The checkpoint is the trainer's (an atomic
 directory, full weights or the adapter) and the reload is the engine's `load_weights` of it. Not measured here:
-the agent, gateway and Kafka around generation (bench/gateway.py and bench/collector.py measure those), and a
-step whose next rollouts overlap its update (the demo runs them one after the other).
+the agent, gateway and Kafka around generation (bench/gateway.py and bench/collector.py measure those).
+
+A step here is the update, the next step's generation on the weights before the update, the checkpoint and the
+reload. Overlap ("full, shared prefix, overlapped"): the update runs while the engine generates (staleness one
+version, as LW_TRAINER_MAX_STALENESS bounds it); the others run them one after the other. `step_s` is the wall time. Here both
+run in one process on the same cores (in the stack they are two processes with their own threads), so it measures
+what the cores can give to both at once, not a scheduling artefact of the bench.
 
 Medians of --repeats runs after one warm-up each; figures go to stdout and bench/results/loop.json.
 """
@@ -36,6 +41,7 @@ from lightwire.settings import CommonSettings  # noqa: E402
 from lightwire.v1 import events_pb2 as pb  # noqa: E402
 
 GROUPS, GROUP_SIZE, MAX_TOKENS, TEMPERATURE, LR, MICRO_BATCH = 4, 4, 48, 0.7, 3e-5, 8
+CONFIGS = ("full, per row", "full, shared prefix", "lora, per row", "lora, shared prefix", "full, shared prefix, overlapped")
 
 
 def demo_prompts(tokenizer, groups: int) -> list[list[int]]:
@@ -80,7 +86,12 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", default="loop", help="bench/results/<name>.json (a subset of --configs: another name).")
+    parser.add_argument("--configs", default="|".join(CONFIGS), help="Which of them to run, separated by '|' (the first is the baseline).")
     args = parser.parse_args()
+    configs = [c.strip() for c in args.configs.split("|") if c.strip()]
+    if not configs or set(configs) - set(CONFIGS):
+        parser.error(f"--configs are some of {' | '.join(CONFIGS)}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model_dir = ensure_model(args.model, CommonSettings().cache_dir)
@@ -107,48 +118,67 @@ def main() -> None:
             figures: dict = {"prompt_tokens": [len(p) for p in prompts], "generation_s": statistics.median(generation)}
             version = 1
             with tempfile.TemporaryDirectory() as tmp:
-                for lora in (False, True):
-                    for shared in (False, True):
-                        name = f"{'lora' if lora else 'full'}, {'shared prefix' if shared else 'per row'}"
-                        backend = TorchBackend(model_dir, device="cpu", lr=LR, lora_rank=16 if lora else None, loss=LossConfig(),
-                                               temperature=TEMPERATURE, micro_batch=MICRO_BATCH, shared_prefix=shared)
-                        store = CheckpointStore(Path(tmp) / name.replace(" ", "-").replace(",", ""), keep=2)
-                        updates, saves, reloads = [], [], []
-                        for r, batch in enumerate(batches):
-                            seqs = collate(batch, backend.pad_id)
-                            t0 = time.perf_counter()
+                for name in configs:
+                    lora, shared, overlapped = name.startswith("lora"), "shared" in name, name.endswith("overlapped")
+                    backend = TorchBackend(model_dir, device="cpu", lr=LR, lora_rank=16 if lora else None, loss=LossConfig(),
+                                           temperature=TEMPERATURE, micro_batch=MICRO_BATCH, shared_prefix=shared)
+                    store = CheckpointStore(Path(tmp) / name.replace(" ", "-").replace(",", ""), keep=2)
+                    updates, saves, reloads, walls, generations = [], [], [], [], []
+                    for r, batch in enumerate(batches):
+                        seqs = collate(batch, backend.pad_id)
+                        t0 = time.perf_counter()
+                        if overlapped:
+                            # The update and the next step's generation at once; the update's own time is its thread's.
+                            async def timed_update():
+                                t = time.perf_counter()
+                                await asyncio.to_thread(backend.update, seqs)
+                                return time.perf_counter() - t
+
+                            update_s, (gen_s, _) = await asyncio.gather(timed_update(), generate_step(engine, prompts, 1000 + r))
+                        else:
                             backend.update(seqs)
                             update_s = time.perf_counter() - t0
-                            t0 = time.perf_counter()
-                            fmt: list[str] = []
-                            version += 1
-                            uri = store.write(version, lambda d: fmt.append(backend.save(d)))
-                            save_s = time.perf_counter() - t0
-                            reload_s = await engine.load_weights(version, uri, fmt[0])
-                            print(f"{name} {r}: update {update_s:.1f}s, checkpoint {save_s:.2f}s, reload {reload_s:.2f}s", flush=True)
-                            if r:
-                                updates.append(update_s)
-                                saves.append(save_s)
-                                reloads.append(reload_s)
-                        prefix = common_prefix_length(seqs.input_ids, seqs.attention_mask, seqs.first_response_position())
-                        figures[name] = {"update_s": statistics.median(updates), "checkpoint_s": statistics.median(saves),
-                                         "reload_s": statistics.median(reloads), "rows": len(seqs), "shared_tokens_last_batch": prefix}
+                            # The next step's rollouts after it, on the same (old) weights as the overlapped run's.
+                            gen_s, _ = await generate_step(engine, prompts, 1000 + r)
+                        busy_s = time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        fmt: list[str] = []
+                        version += 1
+                        uri = store.write(version, lambda d: fmt.append(backend.save(d)))
+                        save_s = time.perf_counter() - t0
+                        reload_s = await engine.load_weights(version, uri, fmt[0])
+                        print(f"{name} {r}: update {update_s:.1f}s{' beside' if overlapped else ', then'} the next generation {gen_s:.1f}s: {busy_s:.1f}s, "
+                              f"checkpoint {save_s:.2f}s, reload {reload_s:.2f}s", flush=True)
+                        if r:
+                            updates.append(update_s)
+                            saves.append(save_s)
+                            reloads.append(reload_s)
+                            walls.append(busy_s)
+                            generations.append(gen_s)
+                    prefix = common_prefix_length(seqs.input_ids, seqs.attention_mask, seqs.first_response_position())
+                    figures[name] = {"update_s": statistics.median(updates), "checkpoint_s": statistics.median(saves),
+                                     "reload_s": statistics.median(reloads), "rows": len(seqs), "shared_tokens_last_batch": prefix}
+                    figures[name]["next_generation_s"] = statistics.median(generations)
+                    figures[name]["update_and_generation_s"] = statistics.median(walls)
             return figures
         finally:
             await engine.close()
 
     figures = asyncio.run(run())
-    baseline = figures["full, per row"]
+    baseline = figures[configs[0]]
     rows = [("prompt tokens (per problem)", ", ".join(map(str, figures["prompt_tokens"]))),
             ("generation of the step's 16 rollouts (first calls)", f"{figures['generation_s']:.1f} s")]
-    for name in ("full, per row", "full, shared prefix", "lora, per row", "lora, shared prefix"):
+    for name in configs:
         f = figures[name]
-        f["step_s"] = figures["generation_s"] + f["update_s"] + f["checkpoint_s"] + f["reload_s"]
-        f["update_vs_full_per_row"] = baseline["update_s"] / f["update_s"]
-        rows.append((name, f"update {f['update_s']:.1f} s ({f['update_vs_full_per_row']:.2f}x full per-row), checkpoint "
-                           f"{f['checkpoint_s']:.2f} s, reload {f['reload_s']:.2f} s; step {f['step_s']:.1f} s"))
+        f["step_s"] = f["update_and_generation_s"] + f["checkpoint_s"] + f["reload_s"]
+        f["step_vs_baseline"] = baseline["step_s"] / f["step_s"] if "step_s" in baseline else 1.0
+        f["update_vs_baseline"] = baseline["update_s"] / f["update_s"]
+        rows.append((name, f"update {f['update_s']:.1f} s ({f['update_vs_baseline']:.2f}x {configs[0]}), next generation "
+                           f"{f['next_generation_s']:.1f} s, together {f['update_and_generation_s']:.1f} s, checkpoint "
+                           f"{f['checkpoint_s']:.2f} s, reload {f['reload_s']:.2f} s; step {f['step_s']:.1f} s "
+                           f"({f['step_vs_baseline']:.2f}x)"))
     show(f"one demo step on {args.model}, {args.threads} threads, medians of {args.repeats}", rows)
-    print(write_results("loop", {"model": args.model, "repeats": args.repeats, "threads": args.threads, **figures}))
+    print(write_results(args.results, {"model": args.model, "repeats": args.repeats, "threads": args.threads, **figures}))
 
 
 if __name__ == "__main__":
