@@ -121,7 +121,7 @@ def status(url: str = typer.Option(None, help="Collector read API (default http:
     from lightwire.services.collector.settings import CollectorSettings
 
     settings = CollectorSettings()
-    base = url or f"http://127.0.0.1:{settings.collector_port}"
+    base = url or settings.read_api_url()
     try:
         # The read API takes the gateway's keys when they are set.
         summary = httpx.get(f"{base}/api/summary", headers=bearer_header(settings.api_keys), timeout=30).json()
@@ -250,6 +250,17 @@ _DEMO = __import__("lightwire.tools.demo", fromlist=["DemoConfig"]).DemoConfig  
 _COMPARE = __import__("lightwire.tools.compare", fromlist=["CompareConfig"]).CompareConfig()
 
 
+def _temperatures(decodings: str) -> tuple[float, ...]:
+    """--decodings: comma-separated temperatures, each >= 0 (0: greedy)."""
+    try:
+        temperatures = tuple(float(t) for t in decodings.split(",") if t.strip())
+    except ValueError:
+        temperatures = ()
+    if not temperatures or min(temperatures) < 0:
+        raise typer.BadParameter(f"--decodings needs comma-separated temperatures >= 0, not {decodings!r}")
+    return temperatures
+
+
 @app.command("demo")
 def demo(
     model: str = typer.Option(_DEMO.model, help="The policy: smollm2-135m-instruct or tiny-llama."),
@@ -294,11 +305,8 @@ def demo(
         raise typer.BadParameter(f"--optimise is grpo or prompt, not {optimise!r}")
     from lightwire.tools.demo import DemoConfig, run
 
-    temperatures = tuple(float(t) for t in decodings.split(",") if t.strip())
-    if not temperatures or min(temperatures) < 0:
-        raise typer.BadParameter(f"--decodings needs temperatures >= 0, not {decodings!r}")
     run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=temperatures,
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
                    fill_batches=fill_batches, max_groups_per_step=max_groups_per_step))
 
 
@@ -318,8 +326,8 @@ def compare(
 
     from lightwire.tools.compare import CompareConfig, run as run_compare
 
+    temperatures = _temperatures(decodings)
     try:
-        temperatures = tuple(float(t) for t in decodings.split(",") if t.strip())
         config = CompareConfig(algorithms=tuple(a.strip() for a in algorithms.split(",") if a.strip()),
                                demo=replace(_COMPARE.demo, model=model, steps=steps, eval_every=eval_every, n_eval=n_eval,
                                             eval_temperatures=temperatures), out_dir=Path(out_dir))

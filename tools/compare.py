@@ -8,7 +8,6 @@ problem. Writes compare-results/compare.{csv,png} and, per algorithm, the demo's
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from lightwire.tools.demo import DemoConfig, best_decoding, console
+from lightwire.tools.demo import DemoConfig, best_decoding, console, write_csv
 
 ALGORITHMS = ("grpo", "rft", "dpo", "kto")
 # What each algorithm needs beyond the trainer's defaults on a 0/1 reward: none today (rft keeps the rollouts that
@@ -33,6 +32,11 @@ class CompareConfig:
     out_dir: Path = Path("compare-results")
     # Each algorithm's stack lives under <state_root>/<algorithm> and is removed before it starts.
     state_root: Path = Path(".lightwire/compare")
+
+    @property
+    def rollouts(self) -> int:
+        """Training rollouts each algorithm gets: the same budget for all."""
+        return self.demo.steps * self.demo.groups_per_step * self.demo.group_size
 
     def __post_init__(self) -> None:
         unknown = set(self.algorithms) - set(ALGORITHMS)
@@ -110,16 +114,13 @@ def run(config: CompareConfig) -> list[dict]:
         base = cfg.base_scores
         runs.append(AlgorithmRun(algorithm, rows, time.monotonic() - t0, cpu, tokens))
         write(config, runs, base)
-    return summary_rows(runs, base, config.demo.steps * config.demo.groups_per_step * config.demo.group_size)
+    return summary_rows(runs, base, config.rollouts)
 
 
 def write(config: CompareConfig, runs: list[AlgorithmRun], base: dict[float, dict[str, float]]) -> None:
     """The table and the plot so far: written after every algorithm, so an interrupted comparison keeps what ran."""
-    rows = summary_rows(runs, base, config.demo.steps * config.demo.groups_per_step * config.demo.group_size)
-    with open(config.out_dir / "compare.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = summary_rows(runs, base, config.rollouts)
+    write_csv(config.out_dir / "compare.csv", rows, "algorithm")
     table = Table("algorithm", "held-out (its best decoding)", "vs base at its best (paired)", "s.e.", "rollouts", "trained tokens", "CPU s",
                   "reward points / CPU-hour", title=f"after {config.demo.steps} steps, {len(next(iter(base.values())))} held-out problems")
     for r in rows:

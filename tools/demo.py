@@ -123,7 +123,7 @@ def policy_behaviour(split: str = "eval") -> list[dict]:
     from lightwire.services.collector.settings import CollectorSettings
 
     settings = CollectorSettings()
-    found = httpx.get(f"http://127.0.0.1:{settings.collector_port}/api/behaviour", headers=bearer_header(settings.api_keys),
+    found = httpx.get(f"{settings.read_api_url()}/api/behaviour", headers=bearer_header(settings.api_keys),
                       timeout=60).json()
     return [r for r in found["by_version"] if r["split"] == split]
 
@@ -304,10 +304,7 @@ def write_outputs(config: DemoConfig) -> None:
 
 def write_behaviour(config: DemoConfig) -> None:
     """What the policy learned, per version and decoding, on the held-out problems: a table and behaviour.csv."""
-    with open(config.out_dir / "behaviour.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(config.behaviour[0]))
-        writer.writeheader()
-        writer.writerows(config.behaviour)
+    write_csv(config.out_dir / "behaviour.csv", config.behaviour, "model_version")
     table = Table("version", "decoding", "rollouts", "right", "calls the calculator", "ends on 'Answer: <n>'", "out of tokens",
                   "calls", "tokens / call", "with an error", title="what the policy does on the held-out problems, by version")
     pct = lambda x: "–" if x is None else f"{100 * x:.0f}%"  # noqa: E731
@@ -320,13 +317,18 @@ def write_behaviour(config: DemoConfig) -> None:
     console.print(table)
 
 
+def write_csv(path: Path, rows: list[dict], empty_header: str) -> None:
+    """Rows as CSV, every key any row has as a column (`empty_header` alone when there is no row)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or [empty_header])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def save_curve(config: DemoConfig) -> None:
     """The CSV and PNG so far: written after every evaluation, so an interrupted run keeps its curve."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.out_dir / "heldout_reward.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(config.rows[0]) if config.rows else ["version"])
-        writer.writeheader()
-        writer.writerows(config.rows)
+    write_csv(config.out_dir / "heldout_reward.csv", config.rows, "version")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -10,7 +10,6 @@ at its better decoding. Writes demo-results/prompt_versions.{csv,png} and prompt
 from __future__ import annotations
 
 import asyncio
-import csv
 import functools
 import json
 import os
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lightwire.tools.demo import (ARITH_REWARD, DemoConfig, best_decoding, console, decoding_name, mean_and_se, paired_difference, run_agents,
-                                  service_environment)
+                                  service_environment, write_csv)
 from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
 
 
@@ -113,7 +112,7 @@ def run(config: PromptDemoConfig) -> list[dict]:
     async def main() -> None:
         async with TaskDriver(stack_settings.bootstrap, names, group_timeout_s=600) as driver, \
                 EventProducer(stack_settings.bootstrap, "prompt-demo", dead_letter_topic=names.dead_letter) as producer, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{collector.collector_port}", headers=bearer_header(collector.api_keys),
+                httpx.AsyncClient(base_url=collector.read_api_url(), headers=bearer_header(collector.api_keys),
                                   timeout=30) as read_api:
             versions = PromptVersions(producer, names, gateway.health_url())
             named = {"agent's own prompt": 0}
@@ -177,10 +176,7 @@ def write_outputs(config: PromptDemoConfig, rows: list[dict], selection: dict, p
     from rich.table import Table
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.out_dir / "prompt_versions.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["prompt"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(config.out_dir / "prompt_versions.csv", rows, "prompt")
     (config.out_dir / "prompt_selection.json").write_text(json.dumps(
         {"config": {k: v for k, v in asdict(config).items() if k != "out_dir"}, "rows": rows, "selection": selection,
          "per_problem": per_problem}, indent=2, default=str))

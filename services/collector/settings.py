@@ -89,8 +89,12 @@ class CollectorSettings(ServiceSettings):
     def app_id(self) -> str:
         return self.collector_app_id or f"{self.topic_prefix}collector"
 
+    def read_api_url(self) -> str:
+        """Where this collector's read API and health answer on this machine."""
+        return f"http://127.0.0.1:{self.collector_port}"
+
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.collector_port}/healthz"
+        return f"{self.read_api_url()}/healthz"
 
     def listen_ports(self) -> set[int]:
         return {self.collector_port}

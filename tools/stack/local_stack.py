@@ -63,7 +63,7 @@ class LocalStack:
         env.setdefault("PYTHONUNBUFFERED", "1")
         # The dashboard reads the collector and asks inference and the trainer: on the ports this stack gives them.
         services = {name: _service_settings(name) for name in ("collector", "inference", "trainer")}
-        env.setdefault("LW_DASHBOARD_COLLECTOR_URL", f"http://127.0.0.1:{services['collector'].collector_port}")
+        env.setdefault("LW_DASHBOARD_COLLECTOR_URL", services["collector"].read_api_url())
         env.setdefault("LW_DASHBOARD_INFERENCE_URLS", services["inference"].health_url().removesuffix("/healthz"))
         env.setdefault("LW_DASHBOARD_TRAINER_URL", services["trainer"].health_url().removesuffix("/healthz"))
         return env

@@ -65,9 +65,14 @@ class GroupProgress:
 T = TypeVar("T")  # a problem: anything with a task_id (a TaskSpec, a task set's Problem)
 
 
+def in_order(problems: Sequence[T], start: int, k: int) -> list[T]:
+    """`k` problems from position `start` on, round the list."""
+    return [problems[(start + i) % len(problems)] for i in range(k)]
+
+
 def in_turn(problems: Sequence[T], k: int, step: int) -> list[T]:
     """Step `step`'s `k` problems without a curriculum: the next k in order, round the list."""
-    return [problems[(step * k + i) % len(problems)] for i in range(k)]
+    return in_order(problems, step * k, k)
 
 
 def choose(problems: Sequence[T], k: int, step: int, curriculum: Curriculum | None = None) -> list[T]:
@@ -127,7 +132,7 @@ class TaskDriver:
         curriculum."""
         if self.curriculum is not None:
             return choose(problems, k, 0, self.curriculum)
-        picked = [problems[(self._cursor + i) % len(problems)] for i in range(k)]
+        picked = in_order(problems, self._cursor, k)
         self._cursor += k
         return picked
 
