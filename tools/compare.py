@@ -136,6 +136,7 @@ def plot(path: Path, runs: list[AlgorithmRun], model: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     decodings = list(dict.fromkeys(r["decoding"] for run in runs for r in run.rows))
@@ -144,6 +145,7 @@ def plot(path: Path, runs: list[AlgorithmRun], model: str) -> None:
             rows = [r for r in run.rows if r["decoding"] == decoding]
             ax.errorbar([r["step"] for r in rows], [r["heldout_reward"] for r in rows],
                         yerr=[0 if math.isnan(r["stderr"]) else 2 * r["stderr"] for r in rows], marker="o", capsize=3, label=run.algorithm)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"held-out reward, {decoding}")
         ax.set_xlabel("training step")
         ax.legend()
