@@ -53,7 +53,7 @@ def bench_venv(name: str, packages: list[str]) -> Path:
     import sys
 
     sys.path.insert(0, str(RESULTS.parents[1]))
-    from testing.framework_venv import cache_dir, cached_venv  # the same builder the framework tests use
+    from lightwire.tools.stack.framework_venv import cache_dir, cached_venv  # the same builder the framework tests use
 
     return cached_venv(cache_dir() / f"venv-{name}", *packages)
 

@@ -86,7 +86,7 @@ def _reported(solve: Callable) -> Callable:
     return run
 
 
-def serve(solve: Callable, description: str) -> None:
+def serve(solve: Callable, description: str, default_max_turns: int = MAX_TURNS, default_max_tokens: int = MAX_TOKENS) -> None:
     """`python examples/<name>.py --target 127.0.0.1:50052 [--concurrency N] [--max-tasks N] [--max-tokens N]`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--target", default=os.environ.get("LW_AGENT_HUB", "127.0.0.1:50052"), help="the gateway's AgentHub address")
@@ -94,8 +94,8 @@ def serve(solve: Callable, description: str) -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--max-tasks", type=int, default=None, help="stop after this many rollouts (default: run until SIGTERM)")
     parser.add_argument("--task-type", default="arith", help="take only tasks of this type")
-    parser.add_argument("--max-turns", type=int, default=MAX_TURNS)
-    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="per LLM call")
+    parser.add_argument("--max-turns", type=int, default=default_max_turns)
+    parser.add_argument("--max-tokens", type=int, default=default_max_tokens, help="per LLM call")
     args = parser.parse_args()
     agent = _reported(functools.partial(solve, max_turns=args.max_turns, max_tokens=args.max_tokens))
     stats = Worker(agent, WorkerConfig(target=args.target, api_key=args.api_key, concurrency=args.concurrency,

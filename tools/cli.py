@@ -264,13 +264,16 @@ def _temperatures(decodings: str) -> tuple[float, ...]:
 @app.command("demo")
 def demo(
     model: str = typer.Option(_DEMO.model, help="The policy: smollm2-135m-instruct or tiny-llama."),
+    task: str = typer.Option(_DEMO.task, help="The task: arith (arithmetic word problems, a calculator, the OpenAI SDK) or sql "
+                             "(questions over a generated SQLite database, a run_sql tool, a LangGraph agent)."),
+    algorithm: str = typer.Option(_DEMO.algorithm, help="The trainer's algorithm: grpo, rft, dpo or kto."),
     steps: int = typer.Option(_DEMO.steps, help="GRPO steps (each: groups_per_step groups of group_size rollouts)."),
     group_size: int = typer.Option(_DEMO.group_size, help="Rollouts per GRPO group."),
     groups_per_step: int = typer.Option(_DEMO.groups_per_step, help="GRPO groups per training batch."),
     eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
     n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
-    max_tokens: int = typer.Option(_DEMO.max_tokens, help="max_tokens of each of the agent's LLM calls."),
+    max_tokens: int = typer.Option(0, help="max_tokens of each of the agent's LLM calls (0: the task's own, 48 for arith, 64 for sql)."),
     fill_batches: bool = typer.Option(_DEMO.fill_batches, help="Every step trains: groups whose rollouts all scored alike are "
                                       "dropped by the collector and replaced by the driver, up to --max-groups-per-step."),
     max_groups_per_step: int = typer.Option(_DEMO.max_groups_per_step, help="--fill-batches: groups published for one batch at most."),
@@ -296,7 +299,9 @@ def demo(
 
         from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
 
-        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens, seed=seed, out_dir=Path(out_dir), reference=reference,
+        if task != "arith":
+            raise typer.BadParameter("--optimise prompt runs on the arith task")
+        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens or PromptDemoConfig.max_tokens, seed=seed, out_dir=Path(out_dir), reference=reference,
                                     selection=SelectionConfig(task_type="arith", seed=seed),
                                     critique=RewriteConfig(task_type="arith", rounds=critique_rounds), critic_base_url=critic_base_url,
                                     critic_model=critic_model, critic_api_key=os.environ.get("OPENAI_API_KEY", "") if critic_base_url else ""))
@@ -304,9 +309,12 @@ def demo(
     if optimise != "grpo":
         raise typer.BadParameter(f"--optimise is grpo or prompt, not {optimise!r}")
     from lightwire.tools.demo import DemoConfig, run
+    from lightwire.tools.tasks.demo_tasks import TASKS
 
-    run(DemoConfig(model=model, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task is one of {', '.join(TASKS)}, not {task!r}")
+    run(DemoConfig(model=model, task=task, algorithm=algorithm, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens or None, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
                    fill_batches=fill_batches, max_groups_per_step=max_groups_per_step))
 
 

@@ -1,6 +1,7 @@
-"""`lightwire demo`: the whole loop on the local stack. An OpenAI-SDK agent solves arithmetic word problems through
-the gateway; the collector scores its trajectories; the trainer runs GRPO; inference reloads every new version;
-held-out reward is measured for the base model and after evaluated versions. Writes a CSV and a PNG curve."""
+"""`lightwire demo`: the whole loop on the local stack. An agent solves a task's problems through the gateway (by
+default the OpenAI-SDK agent on arithmetic word problems; `--task sql`, a LangGraph agent over SQLite); the collector
+scores its trajectories; the trainer runs GRPO; inference reloads every new version; held-out reward is measured
+for the base model and after evaluated versions. Writes a CSV and a PNG curve."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import functools
 import math
 import os
 import statistics
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from lightwire.tools.tasks.demo_tasks import DemoTask, demo_task
 
 console = Console()
 SERVICES = ["inference", "gateway", "collector", "trainer"]
@@ -25,6 +30,8 @@ SERVICES = ["inference", "gateway", "collector", "trainer"]
 @dataclass
 class DemoConfig:
     model: str = "smollm2-135m-instruct"
+    # Which task (tools/tasks/demo_tasks.py): its problems, reward and agent.
+    task: str = "arith"
     # About 25 minutes on the 2-core dev machine: a step (16 rollouts, update, reload) takes about 1.5 minutes and
     # an evaluation of 64 problems about 4.
     steps: int = 8
@@ -48,9 +55,10 @@ class DemoConfig:
     # greedy. Several: every evaluated version is scored at each, on the same problems, and the headline compares
     # each version at its better decoding with the base model at its better one (`lightwire compare` does).
     eval_temperatures: tuple[float, ...] = (0.7,)
-    # Short replies keep a step fast on the CPU; a calculator call (about 30 tokens) or a final answer fits.
-    max_tokens: int = 48
-    max_turns: int = 2
+    # Per call and per rollout; None: the task's own (short replies keep a step fast on the CPU: a calculator call
+    # is about 30 tokens, a SQL query 30-60).
+    max_tokens: int | None = None
+    max_turns: int | None = None
     # Torch threads per service. On a small shared CPU, OpenMP threads of the inference and trainer processes spin
     # against each other and everyone else's: one thread each decoded 4.5x faster than two on the 2-core dev machine.
     threads_per_service: int = 1
@@ -73,13 +81,6 @@ class DemoConfig:
     behaviour: list[dict] = field(default_factory=list)
 
 
-# The task's reward: 1 for the right final number, else 0. Nothing for form alone: with a near-miss credit the policy
-# learned to write a number close to the question's instead of computing it (after 12 steps every held-out reply had
-# the Answer line, 1% were right); with a quarter point for the Answer line it learned within 4 steps to call the
-# calculator on the question's first number and copy the result (every call well-formed, held-out reward down).
-ARITH_REWARD = "arith=numeric_match:1"
-
-
 def service_environment(config: DemoConfig) -> dict[str, str]:
     """What the demo's services are told (through the environment `stack up` passes on)."""
     return {
@@ -89,7 +90,7 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         # the step's batch unfilled unless the driver replaces it (fill_batches); else they are kept, and the trainer
         # skips a batch without signal.
         "LW_COLLECTOR_UNIFORM_GROUPS": "drop" if config.fill_batches else "keep",
-        "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
+        "LW_COLLECTOR_TASK_REWARDS": demo_task(config.task).reward,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
         # Rows of about 600 tokens (prompt with the worked examples): a pass of 4 peaks at 7-8 GB of trainer memory.
@@ -161,6 +162,43 @@ def run_agents(agent, concurrency: int, task_types: tuple[str, ...] = ("arith",)
     return stop
 
 
+def run_framework_agent(task: DemoTask, concurrency: int, max_turns: int, max_tokens: int, log_path: Path) -> Callable[[], None]:
+    """The task's framework example, unchanged, in the frameworks virtualenv (built once, then reused), taking the
+    task's type from the gateway's AgentHub; returns what stops it (SIGTERM: the worker finishes its rollouts)."""
+    from lightwire.services.gateway.settings import GatewaySettings
+    from lightwire.tools.stack.framework_venv import QUIET_ENV, ensure_venv
+
+    with console.status("the frameworks virtualenv (built once, then reused)"):
+        python = ensure_venv("frameworks")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(python), str(task.agent_script), "--target", f"127.0.0.1:{GatewaySettings().gateway_grpc_port}",
+                             "--task-type", task.task_type, "--concurrency", str(concurrency), "--max-turns", str(max_turns),
+                             "--max-tokens", str(max_tokens)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **QUIET_ENV}, cwd=task.agent_script.parent)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    return stop
+
+
+def start_agents(config: DemoConfig, task: DemoTask) -> Callable[[], None]:
+    """The task's agent, serving its task type until the returned function is called."""
+    max_turns, max_tokens = config.max_turns or task.max_turns, config.max_tokens or task.max_tokens
+    if task.agent_script is not None:
+        return run_framework_agent(task, config.concurrency, max_turns, max_tokens, config.out_dir / f"{task.name}-agent.log")
+    from lightwire.examples.arith_agent import solve
+
+    return run_agents(functools.partial(solve, max_turns=max_turns, max_tokens=max_tokens), config.concurrency, (task.task_type,)).set
+
+
 def run(config: DemoConfig) -> list[dict]:
     # Heavy imports here: the CLI imports this module for DemoConfig's defaults on every command.
     import httpx
@@ -168,8 +206,6 @@ def run(config: DemoConfig) -> list[dict]:
 
     from lightwire.tools.stack.local_stack import LocalStack
     from lightwire.tools.stack.settings import StackSettings
-    from lightwire.examples.arith_agent import solve
-    from lightwire.tools.tasks.arithmetic import generate
     from lightwire.services.trainer.settings import TrainerSettings
     from lightwire.tools.tasks.batch_fill import FillPolicy
     from lightwire.tools.tasks.curriculum import Curriculum
@@ -185,11 +221,12 @@ def run(config: DemoConfig) -> list[dict]:
     if report.dashboard_url:
         console.print(f"dashboard: [bold]{report.dashboard_url}[/] (the learning curve, every rollout's calls and tokens, live)")
     names = stack_settings.topic_names()
-    problems = generate(config.n_train, config.n_eval, config.seed)
+    task = demo_task(config.task)
+    problems = task.generate(config.n_train, config.n_eval, config.seed)
     train = [p for p in problems if p.split == "train"]
     held_out = [p for p in problems if p.split == "eval"]
 
-    stop = run_agents(functools.partial(solve, max_turns=config.max_turns, max_tokens=config.max_tokens), config.concurrency)
+    stop_agents = start_agents(config, task)
     trainer_health = TrainerSettings().health_url()
 
     def trainer_state() -> tuple[int, int]:
@@ -201,7 +238,7 @@ def run(config: DemoConfig) -> list[dict]:
         return health["batches_done"], health["version"]
 
     def spec(p, split: str, temperature: float) -> TaskSpec:
-        return TaskSpec(task_id=p.task_id, task_type="arith", input={"question": p.question}, reference={"answer": p.answer},
+        return TaskSpec(task_id=p.task_id, task_type=task.task_type, input=task.task_input(p), reference={"answer": p.answer},
                         split=split, metadata={"temperature": str(temperature)})
 
     async def evaluate(driver: TaskDriver, version: int) -> dict[float, dict[str, float]]:
@@ -277,7 +314,7 @@ def run(config: DemoConfig) -> list[dict]:
     try:
         asyncio.run(loop())
     finally:
-        stop.set()
+        stop_agents()
     try:
         config.behaviour = policy_behaviour()
     except Exception as exc:  # the curve stands without it
@@ -305,7 +342,7 @@ def write_outputs(config: DemoConfig) -> None:
 def write_behaviour(config: DemoConfig) -> None:
     """What the policy learned, per version and decoding, on the held-out problems: a table and behaviour.csv."""
     write_csv(config.out_dir / "behaviour.csv", config.behaviour, "model_version")
-    table = Table("version", "decoding", "rollouts", "right", "calls the calculator", "ends on 'Answer: <n>'", "out of tokens",
+    table = Table("version", "decoding", "rollouts", "right", "calls its tool", "ends on 'Answer: <n>'", "out of tokens",
                   "calls", "tokens / call", "with an error", title="what the policy does on the held-out problems, by version")
     pct = lambda x: "–" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     for r in config.behaviour:

@@ -17,9 +17,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lightwire.tools.demo import (ARITH_REWARD, DemoConfig, best_decoding, console, decoding_name, mean_and_se, paired_difference, run_agents,
+from lightwire.tools.demo import (DemoConfig, best_decoding, console, decoding_name, mean_and_se, paired_difference, run_agents,
                                   service_environment, write_csv)
 from lightwire.tools.prompts.optimiser import RewriteConfig, SelectionConfig
+from lightwire.tools.tasks.demo_tasks import demo_task
 
 
 @dataclass
@@ -66,7 +67,7 @@ def run(config: PromptDemoConfig) -> list[dict]:
 
     os.environ.update(service_environment(DemoConfig(model=config.model)))
     # No trainer runs beside inference here, so it gets every core (the GRPO demo gives each service one thread).
-    os.environ.update({"LW_GATEWAY_PROMPT_TASK_TYPES": "arith", "LW_COLLECTOR_TASK_REWARDS": ARITH_REWARD,
+    os.environ.update({"LW_GATEWAY_PROMPT_TASK_TYPES": "arith", "LW_COLLECTOR_TASK_REWARDS": demo_task("arith").reward,
                        "OMP_NUM_THREADS": str(config.inference_threads)})
     started = time.monotonic()
     stack_settings = StackSettings()

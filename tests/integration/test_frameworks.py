@@ -1,7 +1,7 @@
 """Each framework example, unchanged, against the real stack (inference on tiny-llama, gateway, collector): its LLM
 calls arrive as trajectories with token ids and with the reward it emitted, and a crash mid-rollout is attributed.
 
-The frameworks live in their own virtualenvs (testing/framework_venv.py, built once from requirements/frameworks*.lock
+The frameworks live in their own virtualenvs (tools/stack/framework_venv.py, built once from requirements/frameworks*.lock
 and reused), and every agent runs there as a subprocess, as a user would run it.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import subprocess
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,16 +22,13 @@ import pytest
 from lightwire.runtime import codec
 from lightwire.v1 import events_pb2 as pb
 from lightwire.tools.tasks.driver import TaskDriver, TaskSpec
-from testing.framework_venv import ensure_venv
+from lightwire.tools.stack.framework_venv import QUIET_ENV, ensure_venv
 from testing.kafka_reading import read_until_end
 from testing.services_fixtures import AgentStack, agent_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "framework-key"
-# No framework may phone home from a test (tracing exporters, telemetry).
-QUIET = {"OPENAI_AGENTS_DISABLE_TRACING": "1", "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false",
-         "OTEL_SDK_DISABLED": "true", "LANGCHAIN_TRACING_V2": "false", "ANONYMIZED_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +65,9 @@ AGENTS = {
     "openai_agents": Agent("frameworks", ROOT / "examples" / "openai_agents_agent.py", 2, QUESTIONS),
     "autogen": Agent("frameworks", ROOT / "examples" / "autogen_agent.py", 2, QUESTIONS),
     "crewai": Agent("frameworks-crewai", ROOT / "examples" / "crewai_agent.py", 2, QUESTIONS),
+    # The SQL task's agent (LangGraph), on tasks that name their database.
+    "sql": Agent("frameworks", ROOT / "examples" / "sql_agent.py", 2,
+                 ({"question": "How many employees live in Osaka?", "db_seed": 1}, {"question": "How old is Ana?", "db_seed": 2})),
     "crash": Agent("frameworks", ROOT / "testing" / "framework_crash_agent.py", 2,
                    ({"question": "2 + 1?", "crash": True}, {"question": "2 + 2?"}, {"question": "2 + 3?"})),
 }
@@ -98,7 +99,7 @@ def runs(stack, frameworks_python, crewai_python, tmp_path_factory) -> dict[str,
                                                         reference={"answer": 3 + i}), 1, 1)
 
     asyncio.run(publish())
-    env = {**os.environ, **QUIET}
+    env = {**os.environ, **QUIET_ENV}
     logs = tmp_path_factory.mktemp("agents")
     procs = {
         # Output to files: a pipe nobody reads while we wait on another agent would fill up and stall it.
@@ -174,3 +175,40 @@ def test_a_crash_mid_rollout_is_attributed_to_its_step_and_the_worker_goes_on(ru
     for task_id in ("crash-1", "crash-2"):
         t = run.trajectories[task_id]
         assert t.status == pb.ROLLOUT_STATUS_SUCCEEDED and t.num_calls == 2 and t.reward_components["task_completion"] == 1.0
+
+
+def test_the_sql_agent_s_failed_query_comes_back_as_the_tool_s_error_and_a_failed_tool_span(frameworks_python, tmp_path):
+    """The tool itself, in the agent's own virtualenv: the model reads SQLite's error and may repair its query, and
+    the span it reports is what the collector attributes (a tool_exception at that call: tests/unit/test_attribution.py)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent("""
+        import json
+        from sql_agent import sql_tool
+        from sql_db import build
+
+        class Rollout:  # what the tool uses of a rollout: emit_span
+            calls = 1
+            spans = []
+            def emit_span(self, name, kind="step", attributes=None, error=None, **_):
+                self.spans.append({"name": name, "kind": kind, "attributes": attributes, "error": type(error).__name__, "message": str(error)})
+
+        rollout = Rollout()
+        run_sql = sql_tool(rollout, build(1))
+        good = run_sql.invoke({"query": "SELECT COUNT(*) FROM employees"})
+        bad = run_sql.invoke({"query": "SELECT wage FROM employees"})
+        write = run_sql.invoke({"query": "DELETE FROM employees"})
+        print(json.dumps({"good": good, "bad": bad, "write": write, "spans": rollout.spans}))
+    """))
+    done = subprocess.run([str(frameworks_python), str(probe)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT / "examples", env={**os.environ, **QUIET_ENV, "PYTHONPATH": str(ROOT / "examples")})
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["good"] == "12"
+    assert out["bad"] == "error: no such column: wage"
+    assert out["write"] == "error: attempt to write a readonly database"
+    assert out["spans"] == [
+        {"name": "run_sql", "kind": "tool", "attributes": {"query": "SELECT wage FROM employees"}, "error": "OperationalError",
+         "message": "no such column: wage"},
+        {"name": "run_sql", "kind": "tool", "attributes": {"query": "DELETE FROM employees"}, "error": "OperationalError",
+         "message": "attempt to write a readonly database"},
+    ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lightwire.settings import CommonSettings
-from testing.framework_venv import ROOT, cached_venv, venv_path
+from lightwire.tools.stack.framework_venv import ROOT, cached_venv, venv_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,11 +1,12 @@
-"""The agent frameworks' own virtualenvs, built once from their locks and reused: the examples run in them.
+"""The agent frameworks' own virtualenvs, built once from their locks and reused: the examples run in them (the
+framework tests, `lightwire demo --task sql`).
 
 `$LW_CACHE_DIR/venv-<name>-<hash of requirements/<name>.lock and the interpreter>` holds the lock's packages
 (keyed by content, so a lock change builds a fresh one and every later run reuses it). lightwire-client is
 built and installed into it from a copy of client/ on every call (a few seconds), the way a user installs it
 beside their framework, so the venv never holds a stale client.
 
-    python testing/framework_venv.py frameworks     # build (or reuse) it by hand; prints its path
+    python -m lightwire.tools.stack.framework_venv frameworks     # build (or reuse) it by hand; prints its path
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: requirements/, client/, proto/
 UV_VERSION = "0.13.8"
+# No framework may phone home from a test or the demo (tracing exporters, telemetry).
+QUIET_ENV = {"OPENAI_AGENTS_DISABLE_TRACING": "1", "CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false",
+             "OTEL_SDK_DISABLED": "true", "LANGCHAIN_TRACING_V2": "false", "ANONYMIZED_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
 
 
 def cache_dir() -> Path:

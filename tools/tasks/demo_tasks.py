@@ -1,0 +1,63 @@
+"""The tasks `lightwire demo --task NAME` trains on: each one's problems, what its tasks carry, how the collector
+scores it, and which agent solves it (the demo agent in-process, or a framework example in its own virtualenv)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    name: str
+    task_type: str
+    # (n_train, n_eval, seed) -> problems, each with task_id, split, answer and what `task_input` reads.
+    generate: Callable[[int, int, int], Sequence[Any]]
+    task_input: Callable[[Any], dict]
+    # The collector's task reward (LW_COLLECTOR_TASK_REWARDS: "<task type>=<reward>:<weight>").
+    reward: str
+    max_turns: int
+    max_tokens: int
+    # None: the OpenAI-SDK demo agent, in the demo's process. A path: a framework example run unchanged as a
+    # subprocess in the frameworks virtualenv, as a user runs it.
+    agent_script: Path | None = None
+    description: str = ""
+
+
+def _arith_problems(n_train: int, n_eval: int, seed: int):
+    from lightwire.tools.tasks.arithmetic import generate
+
+    return generate(n_train, n_eval, seed)
+
+
+def _sql_problems(n_train: int, n_eval: int, seed: int):
+    from lightwire.tools.tasks.sql import generate
+
+    return generate(n_train, n_eval, seed)
+
+
+TASKS: dict[str, DemoTask] = {
+    "arith": DemoTask(
+        "arith", "arith", _arith_problems, lambda p: {"question": p.question},
+        # 1 for the right final number, else 0. Nothing for form alone: with a near-miss credit the policy learned to
+        # write a number close to the question's instead of computing it (after 12 steps every held-out reply had the
+        # Answer line, 1% were right); with a quarter point for the Answer line it learned within 4 steps to call the
+        # calculator on the question's first number and copy the result (every call well-formed, held-out reward down).
+        reward="arith=numeric_match:1", max_turns=2, max_tokens=48,
+        description="arithmetic word problems, a calculator tool, the plain OpenAI SDK"),
+    "sql": DemoTask(
+        "sql", "sql", _sql_problems, lambda p: {"question": p.question, "db_seed": p.db_seed},
+        reward="sql=numeric_match:1", max_turns=3, max_tokens=64, agent_script=EXAMPLES / "sql_agent.py",
+        description="questions over a generated SQLite database, a run_sql tool, LangGraph"),
+}
+
+
+def demo_task(name: str) -> DemoTask:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown demo task {name!r}; choose one of {', '.join(TASKS)}") from None
