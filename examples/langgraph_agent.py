@@ -7,10 +7,11 @@ Run it against a local stack:  python examples/langgraph_agent.py --target 127.0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
@@ -27,8 +28,10 @@ class State(TypedDict):
     turns: int
 
 
-def build_graph(model, max_turns: int = MAX_TURNS):
-    llm = model.bind_tools([calculator_tool])
+def build_graph(model, tools: Sequence[BaseTool] = (calculator_tool,), max_turns: int = MAX_TURNS):
+    """The loop every LangGraph example here runs: the model with its tools, the tool node, a nudge towards an
+    'Answer:' line, for at most max_turns model calls."""
+    llm = model.bind_tools(list(tools))
 
     def agent(state: State) -> dict:
         return {"messages": [llm.invoke(state["messages"])], "turns": state["turns"] + 1}
@@ -46,7 +49,7 @@ def build_graph(model, max_turns: int = MAX_TURNS):
 
     graph = StateGraph(State)
     graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode([calculator_tool]))
+    graph.add_node("tools", ToolNode(list(tools)))
     graph.add_node("nudge", nudge)
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", route, ["tools", "nudge", END])
@@ -56,7 +59,7 @@ def build_graph(model, max_turns: int = MAX_TURNS):
 
 
 def solve(rollout: Rollout, max_turns: int = MAX_TURNS, max_tokens: int = MAX_TOKENS) -> float:
-    graph = build_graph(langchain_chat(rollout, max_tokens=max_tokens, max_retries=0), max_turns)
+    graph = build_graph(langchain_chat(rollout, max_tokens=max_tokens, max_retries=0), max_turns=max_turns)
     final = graph.invoke({"messages": [SystemMessage(SYSTEM), HumanMessage(rollout.input["question"])], "turns": 0})
     reward = reward_for(rollout, final["messages"][-1].text or "")
     rollout.emit_reward(reward)

@@ -10,15 +10,12 @@ Run it against a local stack:  python examples/sql_agent.py --target 127.0.0.1:5
 from __future__ import annotations
 
 import sqlite3
-from typing import Annotated, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
 
-from arith_task import ANSWER, reward_for, serve
+from arith_task import reward_for, serve
+from langgraph_agent import build_graph
 from lightwire_client import Rollout
 from lightwire_client.integrations import langchain_chat
 from sql_db import SCHEMA, build, run_query
@@ -66,45 +63,12 @@ def sql_tool(rollout: Rollout, conn: sqlite3.Connection):
     return run_sql
 
 
-class State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-    turns: int
-
-
-def build_graph(model, run_sql, max_turns: int = MAX_TURNS):
-    llm = model.bind_tools([run_sql])
-
-    def agent(state: State) -> dict:
-        return {"messages": [llm.invoke(state["messages"])], "turns": state["turns"] + 1}
-
-    def nudge(state: State) -> dict:
-        return {"messages": [HumanMessage("Reply with a final line 'Answer: <number>'.")]}
-
-    def route(state: State) -> str:
-        last = state["messages"][-1]
-        if state["turns"] >= max_turns:
-            return END
-        if isinstance(last, AIMessage) and last.tool_calls:
-            return "tools"
-        return END if ANSWER.search(last.text or "") else "nudge"
-
-    graph = StateGraph(State)
-    graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode([run_sql]))
-    graph.add_node("nudge", nudge)
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", route, ["tools", "nudge", END])
-    graph.add_edge("tools", "agent")
-    graph.add_edge("nudge", "agent")
-    return graph.compile()
-
-
 def solve(rollout: Rollout, max_turns: int = MAX_TURNS, max_tokens: int = MAX_TOKENS) -> float:
     conn = build(int(rollout.input["db_seed"]))
     try:
         temperature = float(rollout.metadata.get("temperature", "1.0"))
         model = langchain_chat(rollout, max_tokens=max_tokens, temperature=temperature, max_retries=0)
-        graph = build_graph(model, sql_tool(rollout, conn), max_turns)
+        graph = build_graph(model, [sql_tool(rollout, conn)], max_turns)
         final = graph.invoke({"messages": [SystemMessage(SYSTEM), *EXAMPLE, HumanMessage(rollout.input["question"])], "turns": 0})
     finally:
         conn.close()

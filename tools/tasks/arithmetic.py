@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+
+from lightwire.tools.tasks.problem import Problem
 
 NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena"]
 THINGS = ["apples", "books", "coins", "stamps", "marbles", "pencils", "shells", "cards"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    task_id: str
-    question: str
-    answer: int
-    split: str
 
 
 def _problem(rng: random.Random, task_id: str, split: str) -> Problem:
