@@ -9,7 +9,8 @@ seeded 0/1 rewards, at the demo's learning rate and micro-batch. The checkpoint 
 directory, full weights or the adapter) and the reload is the engine's `load_weights` of it. Not measured here:
 the agent, gateway and Kafka around generation (bench/gateway.py and bench/collector.py measure those).
 
-A step here is the update, the next step's generation on the weights before the update, the checkpoint and the
+Generation is measured with the engine's prefix cache (services/inference/prefix_cache.py) and without it, each
+step on its own problems. A step here is the update, the next step's generation on the weights before the update, the checkpoint and the
 reload. Overlap ("full, shared prefix, overlapped"): the update runs while the engine generates (staleness one
 version, as LW_TRAINER_MAX_STALENESS bounds it); the others run them one after the other. `step_s` is the wall time. Here both
 run in one process on the same cores (in the stack they are two processes with their own threads), so it measures
@@ -44,12 +45,14 @@ GROUPS, GROUP_SIZE, MAX_TOKENS, TEMPERATURE, LR, MICRO_BATCH = 4, 4, 48, 0.7, 3e
 CONFIGS = ("full, per row", "full, shared prefix", "lora, per row", "lora, shared prefix", "full, shared prefix, overlapped")
 
 
-def demo_prompts(tokenizer, groups: int) -> list[list[int]]:
+def demo_prompts(tokenizer, groups: int, seed: int) -> list[list[int]]:
+    """The first-call prompts of `groups` train problems drawn with `seed`: every step its own questions, so the
+    engine's prefix cache reuses the shared system message and examples, as in the demo, never a whole prompt."""
     from arith_agent import CALCULATOR, EXAMPLE, SYSTEM
     from lightwire.services.inference.chat import ChatTurn, render_prompt
     from lightwire.tools.tasks.arithmetic import generate
 
-    problems = [p for p in generate(n_train=groups, n_eval=0, seed=0) if p.split == "train"][:groups]
+    problems = [p for p in generate(n_train=groups, n_eval=0, seed=seed) if p.split == "train"][:groups]
     prompts = []
     for p in problems:
         messages = [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": p.question}]
@@ -59,9 +62,10 @@ def demo_prompts(tokenizer, groups: int) -> list[list[int]]:
     return prompts
 
 
-async def generate_step(engine, prompts: list[list[int]], seed: int):
+async def generate_step(engine, seed: int):
     from lightwire.services.inference.engine import GenerationRequest, SamplingOptions
 
+    prompts = demo_prompts(engine.tokenizer, GROUPS, seed)
     t0 = time.perf_counter()
     results = await asyncio.gather(*(engine.generate(GenerationRequest(tuple(p), SamplingOptions(
         temperature=TEMPERATURE, max_tokens=MAX_TOKENS, n=GROUP_SIZE, seed=seed * 100 + g))) for g, p in enumerate(prompts)))
@@ -104,18 +108,25 @@ def main() -> None:
     from lightwire.services.trainer.torch_backend import TorchBackend
 
     async def run() -> dict:
+        uncached = HfEngine(model_dir, args.model, device="cpu", max_batch=GROUPS * GROUP_SIZE, prefix_cache_entries=0)
+        await uncached.start()
+        try:
+            without = [(await generate_step(uncached, r))[0] for r in range(args.repeats + 1)][1:]
+        finally:
+            await uncached.close()
         engine = HfEngine(model_dir, args.model, device="cpu", max_batch=GROUPS * GROUP_SIZE)
         await engine.start()
         try:
-            prompts = demo_prompts(engine._tokenizer, GROUPS)  # noqa: SLF001 (the engine's own tokenizer renders prompts)
             generation, batches = [], []
             for r in range(args.repeats + 1):
-                seconds, results = await generate_step(engine, prompts, r)
+                seconds, results = await generate_step(engine, r)
                 batches.append(batch_of(results, r))
                 if r:
                     generation.append(seconds)
-                print(f"generation {r}: {seconds:.1f}s", flush=True)
-            figures: dict = {"prompt_tokens": [len(p) for p in prompts], "generation_s": statistics.median(generation)}
+                print(f"generation {r}: {seconds:.1f}s (without the prefix cache {without[r - 1] if r else 0:.1f}s)", flush=True)
+            figures: dict = {"prompt_tokens": [len(p) for p in demo_prompts(engine.tokenizer, GROUPS, 0)],
+                             "generation_s": statistics.median(generation),
+                             "generation_without_prefix_cache_s": statistics.median(without)}
             version = 1
             with tempfile.TemporaryDirectory() as tmp:
                 for name in configs:
@@ -134,12 +145,12 @@ def main() -> None:
                                 await asyncio.to_thread(backend.update, seqs)
                                 return time.perf_counter() - t
 
-                            update_s, (gen_s, _) = await asyncio.gather(timed_update(), generate_step(engine, prompts, 1000 + r))
+                            update_s, (gen_s, _) = await asyncio.gather(timed_update(), generate_step(engine, 1000 + r))
                         else:
                             backend.update(seqs)
                             update_s = time.perf_counter() - t0
                             # The next step's rollouts after it, on the same (old) weights as the overlapped run's.
-                            gen_s, _ = await generate_step(engine, prompts, 1000 + r)
+                            gen_s, _ = await generate_step(engine, 1000 + r)
                         busy_s = time.perf_counter() - t0
                         t0 = time.perf_counter()
                         fmt: list[str] = []
@@ -167,7 +178,9 @@ def main() -> None:
     figures = asyncio.run(run())
     baseline = figures[configs[0]]
     rows = [("prompt tokens (per problem)", ", ".join(map(str, figures["prompt_tokens"]))),
-            ("generation of the step's 16 rollouts (first calls)", f"{figures['generation_s']:.1f} s")]
+            ("generation of the step's 16 rollouts (first calls)",
+             f"{figures['generation_s']:.1f} s; without the prefix cache {figures['generation_without_prefix_cache_s']:.1f} s "
+             f"({figures['generation_without_prefix_cache_s'] / figures['generation_s']:.2f}x)")]
     for name in configs:
         f = figures[name]
         f["step_s"] = f["update_and_generation_s"] + f["checkpoint_s"] + f["reload_s"]

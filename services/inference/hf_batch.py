@@ -1,6 +1,6 @@
 """One batch of sequences decoded together on a transformers causal LM: left-padded prefill, then one token
 per step for every live row, sharing a KV cache; rows that finish are cut out of the cache, and new sequences
-can join between steps (prefilled on their own, then both caches left-padded to one length and stacked).
+can join between steps (prefilled on their own, then both caches left-padded to one length and stacked). Prompt prefixes seen recently are not prefilled again (prefix_cache).
 
 Invariant between calls: the attention mask is as wide as the KV cache, and `_logits` holds each live row's
 next-token logits.
@@ -19,6 +19,7 @@ from transformers import DynamicCache
 
 from lightwire.services.inference.decoding import find_stop, processed_logprobs, sample_token
 from lightwire.services.inference.engine import FinishReason, SamplingOptions
+from lightwire.services.inference.prefix_cache import PrefixCache, PrefixHit
 
 Decode = Callable[[list[int]], str]
 
@@ -46,8 +47,10 @@ class Sequence:
 
 
 class DecodeBatch:
-    def __init__(self, model: torch.nn.Module, sequences: list[Sequence], *, pad_id: int, eos_ids: frozenset[int], decode: Decode):
+    def __init__(self, model: torch.nn.Module, sequences: list[Sequence], *, pad_id: int, eos_ids: frozenset[int], decode: Decode,
+                 prefixes: PrefixCache | None = None):
         self.model = model
+        self._prefixes = prefixes
         self.active = list(sequences)
         self._pad_id = pad_id
         self._eos_ids = eos_ids
@@ -60,16 +63,33 @@ class DecodeBatch:
 
     @torch.inference_mode()
     def prefill(self) -> None:
-        width = max(len(s.prompt) for s in self.active)
+        """One forward over every row's prompt, less the part whose KV the prefix cache already holds.
+
+        Row layout, C = the longest cached part, W = the longest rest: [pad | cached] [pad | rest]; the mask marks
+        real tokens and positions count them only, so every row sees the positions it would alone.
+        """
+        hits = [self._prefixes.lookup(s.prompt) if self._prefixes else None for s in self.active]
+        cached = [h.length if h else 0 for h in hits]
+        rests = [s.prompt[c:] for s, c in zip(self.active, cached, strict=True)]
+        c_width, width = max(cached), max(len(r) for r in rests)
         ids = torch.full((len(self.active), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(self.active), width), dtype=torch.long)
-        for row, seq in enumerate(self.active):
-            ids[row, width - len(seq.prompt) :] = torch.tensor(seq.prompt, dtype=torch.long)
-            mask[row, width - len(seq.prompt) :] = 1
-        # Positions count real tokens only, so a left-padded row sees the same positions as it would alone.
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        mask = torch.zeros((len(self.active), c_width + width), dtype=torch.long)
+        for row, (rest, c) in enumerate(zip(rests, cached, strict=True)):
+            ids[row, width - len(rest) :] = torch.tensor(rest, dtype=torch.long)
+            mask[row, c_width - c : c_width] = 1
+            mask[row, c_width + width - len(rest) :] = 1
+            if self._prefixes:
+                self._prefixes.count(len(self.active[row].prompt), c)
+        if c_width:
+            self._cache = DynamicCache(ddp_cache_data=_stacked_prefixes(hits, c_width))
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, c_width:]
         self._mask, self._positions = mask.to(self._device), positions.to(self._device)
         self._forward(ids.to(self._device), self._positions)
+        if self._prefixes and self._prefixes.enabled:
+            for row, seq in enumerate(self.active):
+                real = self._mask[row].nonzero().squeeze(-1)
+                self._prefixes.store(seq.prompt, tuple(layer.keys[row][:, real] for layer in self._cache.layers),
+                                     tuple(layer.values[row][:, real] for layer in self._cache.layers))
 
     @torch.inference_mode()
     def step(self) -> list[Sequence]:
@@ -99,7 +119,8 @@ class DecodeBatch:
     def join(self, sequences: list[Sequence]) -> None:
         """Add sequences to the running batch; they sample their first token at the next `step`."""
         assert self.active, "join a running batch; start a new one otherwise"
-        newcomers = DecodeBatch(self.model, sequences, pad_id=self._pad_id, eos_ids=self._eos_ids, decode=self._decode)
+        newcomers = DecodeBatch(self.model, sequences, pad_id=self._pad_id, eos_ids=self._eos_ids, decode=self._decode,
+                                prefixes=self._prefixes)
         newcomers.prefill()
         width = max(self._mask.shape[1], newcomers._mask.shape[1])
         # RoPE is applied before keys are cached, so left-padding a cache with masked zeros moves nothing.
@@ -158,3 +179,15 @@ def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     # F.pad lists (left, right) pairs from the last dimension backwards.
     pad = [0, 0] * (-dim - 1) + [missing, 0]
     return F.pad(t, pad)
+
+
+def _stacked_prefixes(hits: list[PrefixHit | None], width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, every row's cached keys and values left-padded to `width` (all padding for a row without a hit)."""
+    some = next(h for h in hits if h is not None)
+    layers = []
+    for layer in range(len(some.keys)):
+        keys = [(h.keys[layer] if h else some.keys[layer][:, :0]) for h in hits]
+        values = [(h.values[layer] if h else some.values[layer][:, :0]) for h in hits]
+        layers.append((torch.stack([_left_pad(k, width, dim=-2) for k in keys]),
+                       torch.stack([_left_pad(v, width, dim=-2) for v in values])))
+    return layers

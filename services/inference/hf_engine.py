@@ -37,6 +37,7 @@ from lightwire.services.inference.engine import (
     check_context,
 )
 from lightwire.services.inference.hf_batch import DecodeBatch, Sequence
+from lightwire.services.inference.prefix_cache import PrefixCache, PrefixStats
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class ServedWeights:
     version: int
     model: PreTrainedModel
     uri: str = ""
+    # The KV of this version's recent prompts: new weights start an empty one, so no prefix outlives its model.
+    prefixes: PrefixCache = field(default_factory=lambda: PrefixCache(0))
 
 
 @dataclass
@@ -68,13 +71,15 @@ class HfEngine(EngineBase):
     name = "hf"
 
     def __init__(self, model_dir: Path, model_name: str, *, device: str = "auto", dtype: str = "float32",
-                 max_batch: int = 16, batch_wait_s: float = 0.005):
+                 max_batch: int = 16, batch_wait_s: float = 0.005, prefix_cache_entries: int = 16):
         self.model_name = model_name
         self._model_dir = model_dir
         self._device = pick_device(device)
         self._dtype = hf_weights.torch_dtype(dtype, self._device)
         self._max_batch = max_batch
         self._batch_wait_s = batch_wait_s
+        self._prefix_cache_entries = prefix_cache_entries
+        self.prefix_stats = PrefixStats()  # observable by tests and metrics
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir, clean_up_tokenization_spaces=False)
         self._eos_ids = _eos_ids(model_dir, self._tokenizer)
         config = AutoConfig.from_pretrained(model_dir)
@@ -94,7 +99,7 @@ class HfEngine(EngineBase):
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._base = await asyncio.to_thread(hf_weights.load_base, self._model_dir, self._device, self._dtype)
-        self._served = ServedWeights(BASE_VERSION, self._base, str(self._model_dir))
+        self._served = ServedWeights(BASE_VERSION, self._base, str(self._model_dir), self._new_prefix_cache())
         self._scheduler = asyncio.create_task(self._schedule(), name="hf-engine-scheduler")
 
     async def close(self) -> None:
@@ -141,7 +146,7 @@ class HfEngine(EngineBase):
                 raise StaleWeights(f"version {version} is older than the served version {current.version}")
             t0 = time.monotonic()
             model = await asyncio.to_thread(hf_weights.build_version, self._base, uri, format)
-            self._served = ServedWeights(version, model, uri)
+            self._served = ServedWeights(version, model, uri, self._new_prefix_cache())
             seconds = time.monotonic() - t0
             log.info("weights loaded", extra={"version": version, "uri": uri, "format": format, "seconds": round(seconds, 3)})
             return seconds
@@ -217,7 +222,8 @@ class HfEngine(EngineBase):
         loop = asyncio.get_running_loop()
         sequences = [seq for pending in batch for seq in pending.sequences]
         runner = DecodeBatch(
-            served.model, sequences, pad_id=self._pad_id(), eos_ids=self._eos_ids, decode=self._decode
+            served.model, sequences, pad_id=self._pad_id(), eos_ids=self._eos_ids, decode=self._decode,
+            prefixes=served.prefixes,
         )
         self.batches_run += 1
         await loop.run_in_executor(self._decode_thread, runner.prefill)
@@ -258,6 +264,9 @@ class HfEngine(EngineBase):
             pending.done.set_result(result)
             if pending.deltas is not None:
                 pending.deltas.put_nowait(result)
+
+    def _new_prefix_cache(self) -> PrefixCache:
+        return PrefixCache(self._prefix_cache_entries, self.prefix_stats)
 
     def _pad_id(self) -> int:
         pad = self._tokenizer.pad_token_id

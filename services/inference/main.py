@@ -38,6 +38,7 @@ def build_engine(settings: InferenceSettings) -> Engine:
         dtype=settings.inference_dtype,
         max_batch=settings.inference_max_batch,
         batch_wait_s=settings.inference_batch_wait_ms / 1000,
+        prefix_cache_entries=settings.inference_prefix_cache_entries,
     )
 
 
@@ -60,6 +61,12 @@ async def serve(settings: InferenceSettings, stop: asyncio.Event, engine: Engine
     await engine.start()
     registry = CollectorRegistry()
     version_gauge = Gauge("lightwire_inference_model_version", "Weight version served", registry=registry)
+    stats = getattr(engine, "prefix_stats", None)  # the hf engine's; vLLM caches prefixes itself
+    if stats is not None:
+        tokens = Gauge("lightwire_inference_prompt_tokens", "Prompt tokens since start, by how their KV was had",
+                       ["kv"], registry=registry)
+        tokens.labels("prefilled").set_function(lambda: stats.prefilled_tokens)
+        tokens.labels("reused").set_function(lambda: stats.reused_tokens)
 
     async def health() -> dict:
         h = await engine.health()

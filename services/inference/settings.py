@@ -31,6 +31,9 @@ class InferenceSettings(ServiceSettings):
     )
     inference_max_batch: int = Field(16, description="hf engine: most sequences decoded together in one batch.")
     inference_batch_wait_ms: float = Field(5.0, description="hf engine: longest wait for more requests to join a batch.")
+    inference_prefix_cache_entries: int = Field(
+        16, description="hf engine: recent prompts whose KV is kept so a prompt sharing their start prefills only the rest; 0: off."
+    )
     inference_default_max_tokens: int = Field(512, description="max_tokens of a request that sets none (0).")
     inference_vllm_url: str = Field("http://127.0.0.1:8000", description="vllm engine: base URL of the vLLM OpenAI server.")
     inference_vllm_timeout_s: float = Field(600.0, description="vllm engine: HTTP timeout of one request.")
@@ -44,6 +47,8 @@ class InferenceSettings(ServiceSettings):
             raise ValueError("LW_INFERENCE_MAX_BATCH must be at least 1")
         if self.inference_batch_wait_ms < 0:
             raise ValueError("LW_INFERENCE_BATCH_WAIT_MS must be >= 0")
+        if self.inference_prefix_cache_entries < 0:
+            raise ValueError("LW_INFERENCE_PREFIX_CACHE_ENTRIES must be >= 0")
         if self.inference_default_max_tokens < 1:
             raise ValueError("LW_INFERENCE_DEFAULT_MAX_TOKENS must be at least 1")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from transformers import AutoModelForCausalLM
 from lightwire.settings import CommonSettings
 from lightwire.services.inference.engine import ContextLengthExceeded, GenerationRequest, SamplingOptions, StaleWeights, WeightsNotFound
 from lightwire.services.inference.hf_engine import HfEngine
+from lightwire.services.inference.prefix_cache import common_prefix
 from lightwire.model_cache import TINY, ensure_model
 
 pytestmark = pytest.mark.integration
@@ -57,6 +59,30 @@ async def test_logprobs_match_a_teacher_forced_pass(engine, tiny_dir):
             assert len(c.token_ids) == len(c.logprobs) == 12 and c.finish_reason == "length"
             expected = teacher_forced_logprobs(reference, prompt, c.token_ids, 0.7)
             assert max(abs(a - b) for a, b in zip(c.logprobs, expected)) < 1e-4
+
+
+async def test_a_prompt_starting_like_a_cached_one_prefills_only_the_rest_with_exact_logprobs(engine, tiny_dir):
+    reference = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32).eval()
+
+    def with_examples(question: str) -> tuple[int, ...]:
+        messages = [{"role": "system", "content": "Worked examples: two plus two is four. " * 12}, {"role": "user", "content": question}]
+        return tuple(engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+
+    first, *later = [with_examples(q) for q in ("what is 3 + 4?", "what is 10 - 2?", "and 6 * 7, a longer question")]
+    opts = SamplingOptions(temperature=0.7, max_tokens=12, seed=3)
+    results = [await engine.generate(GenerationRequest(first, opts))]
+    before = replace(engine.prefix_stats)
+    results += await asyncio.gather(*(engine.generate(GenerationRequest(p, opts)) for p in later))
+    shared = [common_prefix(first, p) for p in later]
+    assert min(shared) > 100, "the system message is the shared part"
+    # Both later prompts (one batch, so neither sees the other's KV) took the first one's prefix and prefilled the rest.
+    assert engine.prefix_stats.hits - before.hits == 2
+    assert engine.prefix_stats.reused_tokens - before.reused_tokens == sum(shared)
+    assert engine.prefix_stats.prefilled_tokens - before.prefilled_tokens == sum(len(p) for p in later) - sum(shared)
+    for prompt, result in zip((first, *later), results, strict=True):
+        c = result.completions[0]
+        expected = teacher_forced_logprobs(reference, prompt, c.token_ids, 0.7)
+        assert max(abs(a - b) for a, b in zip(c.logprobs, expected, strict=True)) < 1e-4
 
 
 async def test_eight_concurrent_requests_batch_and_match_one_at_a_time(engine):
