@@ -379,7 +379,7 @@ def save_curve(config: DemoConfig) -> None:
     plt.legend()
     plt.xlabel(f"{config.algorithm} step")
     plt.ylabel("held-out reward (± 2 s.e.)")
-    plt.title(f"Lightwire demo: {config.model}")
+    plt.title(f"Lightwire demo: {config.task} task, {config.model}")
     plt.tight_layout()
     plt.savefig(config.out_dir / "heldout_reward.png", dpi=120)
     plt.close()
