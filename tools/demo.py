@@ -10,6 +10,7 @@ import csv
 import functools
 import math
 import os
+import signal
 import statistics
 import subprocess
 import threading
@@ -189,6 +190,10 @@ def run_framework_agent(task: DemoTask, concurrency: int, max_turns: int, max_to
     return stop
 
 
+def _exit_on_signal(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def start_agents(config: DemoConfig, task: DemoTask) -> Callable[[], None]:
     """The task's agent, serving its task type until the returned function is called."""
     max_turns, max_tokens = config.max_turns or task.max_turns, config.max_tokens or task.max_tokens
@@ -227,6 +232,9 @@ def run(config: DemoConfig) -> list[dict]:
     held_out = [p for p in problems if p.split == "eval"]
 
     stop_agents = start_agents(config, task)
+    # SIGTERM (`timeout`, `kill`, a supervisor) unwinds like Ctrl-C, so the `finally` below stops the agent
+    # subprocess; Python's default would end this process and leave the agent serving.
+    previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_signal) if threading.current_thread() is threading.main_thread() else None
     trainer_health = TrainerSettings().health_url()
 
     def trainer_state() -> tuple[int, int]:
@@ -315,6 +323,8 @@ def run(config: DemoConfig) -> list[dict]:
         asyncio.run(loop())
     finally:
         stop_agents()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     try:
         config.behaviour = policy_behaviour()
     except Exception as exc:  # the curve stands without it
