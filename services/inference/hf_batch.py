@@ -1,6 +1,7 @@
 """One batch of sequences decoded together on a transformers causal LM: left-padded prefill, then one token
 per step for every live row, sharing a KV cache; rows that finish are cut out of the cache, and new sequences
-can join between steps (prefilled on their own, then both caches left-padded to one length and stacked). Prompt prefixes seen recently are not prefilled again (prefix_cache).
+can join between steps (prefilled on their own, then both caches left-padded to one length and stacked).
+Prompt prefixes seen recently are not prefilled again (prefix_cache).
 
 Invariant between calls: the attention mask is as wide as the KV cache, and `_logits` holds each live row's
 next-token logits.
@@ -87,6 +88,8 @@ class DecodeBatch:
         self._forward(ids.to(self._device), self._positions)
         if self._prefixes and self._prefixes.enabled:
             for row, seq in enumerate(self.active):
+                if not self._prefixes.wants(seq.prompt):  # held already, or a sibling of this batch stored it
+                    continue
                 real = self._mask[row].nonzero().squeeze(-1)
                 self._prefixes.store(seq.prompt, tuple(layer.keys[row][:, real] for layer in self._cache.layers),
                                      tuple(layer.values[row][:, real] for layer in self._cache.layers))

@@ -74,11 +74,18 @@ class PrefixCache:
         self.stats.reused_tokens += reused
         self.stats.prefilled_tokens += prompt_tokens - reused
 
-    def store(self, prompt: tuple[int, ...], keys: tuple[torch.Tensor, ...], values: tuple[torch.Tensor, ...]) -> None:
+    def wants(self, prompt: tuple[int, ...]) -> bool:
+        """Whether `store` would keep this prompt: asked first, so a prompt already held (a GRPO group's siblings,
+        an n>1 request) costs no copy of its KV. A held prompt counts as used."""
         if not self.enabled or len(prompt) < self._min_tokens:
-            return
+            return False
         if prompt in self._store:
             self._store.move_to_end(prompt)
+            return False
+        return True
+
+    def store(self, prompt: tuple[int, ...], keys: tuple[torch.Tensor, ...], values: tuple[torch.Tensor, ...]) -> None:
+        if not self.wants(prompt):
             return
         # A prompt that only extends a cached one replaces it: the longer one serves every lookup the shorter did.
         for key in [k for k in self._store if len(k) < len(prompt) and prompt[: len(k)] == k]:

@@ -58,3 +58,10 @@ def test_zero_entries_is_off():
     cache = PrefixCache(0, min_tokens=1)
     store(cache, (1, 2, 3))
     assert not cache.enabled and cache.lookup((1, 2, 3, 4)) is None
+
+
+def test_a_held_prompt_is_not_wanted_again_and_short_ones_never():
+    cache = PrefixCache(2, min_tokens=3)
+    assert cache.wants((1, 2, 3))
+    store(cache, (1, 2, 3))
+    assert not cache.wants((1, 2, 3)) and not cache.wants((1, 2)) and cache.wants((1, 2, 3, 4))
