@@ -124,7 +124,7 @@ def main() -> None:
                 if r:
                     generation.append(seconds)
                 print(f"generation {r}: {seconds:.1f}s (without the prefix cache {without[r - 1] if r else 0:.1f}s)", flush=True)
-            figures: dict = {"prompt_tokens": [len(p) for p in demo_prompts(engine.tokenizer, GROUPS, 0)],
+            figures: dict = {"prompt_tokens": [len(g.trajectories[0].transitions[0].prompt_token_ids) for g in batches[0].groups],
                              "generation_s": statistics.median(generation),
                              "generation_without_prefix_cache_s": statistics.median(without)}
             version = 1

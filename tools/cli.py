@@ -271,7 +271,7 @@ def demo(
     group_size: int = typer.Option(_DEMO.group_size, help="Rollouts per GRPO group."),
     groups_per_step: int = typer.Option(_DEMO.groups_per_step, help="GRPO groups per training batch."),
     eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
-    n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
+    n_eval: int = typer.Option(0, help=f"Held-out problems per evaluation (0: {_DEMO.n_eval}, or 64 with --optimise prompt)."),
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(0, help="max_tokens of each of the agent's LLM calls (0: the task's own, 48 for arith, 64 for sql)."),
     fill_batches: bool = typer.Option(_DEMO.fill_batches, help="Every step trains: groups whose rollouts all scored alike are "
@@ -301,7 +301,7 @@ def demo(
 
         if task != "arith":
             raise typer.BadParameter("--optimise prompt runs on the arith task")
-        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval, max_tokens=max_tokens or PromptDemoConfig.max_tokens, seed=seed, out_dir=Path(out_dir), reference=reference,
+        run_prompt(PromptDemoConfig(model=model, n_eval=n_eval or PromptDemoConfig.n_eval, max_tokens=max_tokens or PromptDemoConfig.max_tokens, seed=seed, out_dir=Path(out_dir), reference=reference,
                                     selection=SelectionConfig(task_type="arith", seed=seed),
                                     critique=RewriteConfig(task_type="arith", rounds=critique_rounds), critic_base_url=critic_base_url,
                                     critic_model=critic_model, critic_api_key=os.environ.get("OPENAI_API_KEY", "") if critic_base_url else ""))
@@ -314,7 +314,7 @@ def demo(
     if task not in TASKS:
         raise typer.BadParameter(f"--task is one of {', '.join(TASKS)}, not {task!r}")
     run(DemoConfig(model=model, task=task, algorithm=algorithm, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval, lr=lr, max_tokens=max_tokens or None, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
+                   n_eval=n_eval or _DEMO.n_eval, lr=lr, max_tokens=max_tokens or None, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
                    fill_batches=fill_batches, max_groups_per_step=max_groups_per_step))
 
 
@@ -324,7 +324,7 @@ def compare(
     model: str = typer.Option(_DEMO.model, help="The base policy every algorithm starts from."),
     steps: int = typer.Option(_DEMO.steps, help="Training steps per algorithm (the same rollouts budget for each)."),
     eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
-    n_eval: int = typer.Option(_DEMO.n_eval, help="Held-out problems per evaluation."),
+    n_eval: int = typer.Option(_COMPARE.demo.n_eval, help="Held-out problems per evaluation."),
     decodings: str = typer.Option("0,0.7", help="Comma-separated evaluation temperatures (0: greedy)."),
     out_dir: str = typer.Option(str(_COMPARE.out_dir), help="Where compare.{csv,png} and each algorithm's curve go."),
 ) -> None:

@@ -28,7 +28,8 @@ ALGORITHM_ENV: dict[str, dict[str, str]] = {}
 @dataclass
 class CompareConfig:
     algorithms: tuple[str, ...] = ALGORITHMS
-    demo: DemoConfig = field(default_factory=lambda: DemoConfig(eval_temperatures=(0.0, 0.7)))
+    # The same rollouts for every algorithm (no batch filling) on the 64 problems its figures were measured on.
+    demo: DemoConfig = field(default_factory=lambda: DemoConfig(eval_temperatures=(0.0, 0.7), fill_batches=False, n_eval=64))
     out_dir: Path = Path("compare-results")
     # Each algorithm's stack lives under <state_root>/<algorithm> and is removed before it starts.
     state_root: Path = Path(".lightwire/compare")

@@ -13,6 +13,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +34,8 @@ class DemoConfig:
     model: str = "smollm2-135m-instruct"
     # Which task (tools/tasks/demo_tasks.py): its problems, reward and agent.
     task: str = "arith"
-    # About 25 minutes on the 2-core dev machine: a step (16 rollouts, update, reload) takes about 1.5 minutes and
-    # an evaluation of 64 problems about 4.
+    # About 28 minutes on the 2-core dev machine with the stack's start (run F in the README): a step takes 40-80 s,
+    # an evaluation of 128 problems at two decodings about 6.5 minutes.
     steps: int = 8
     # 4 problems of 4 rollouts per step rather than 2 of 8: a problem's difficulty decides most of its group's rewards
     # (2 groups of 8 left 3 of 8 steps of a run with every reward 0), and an update from two problems leaned on them.
@@ -42,7 +43,9 @@ class DemoConfig:
     groups_per_step: int = 4
     eval_every: int = 4
     n_train: int = 400
-    n_eval: int = 64
+    # 128, not 64: a paired difference's standard error shrinks with the problems, and against the base model at its
+    # best (greedy) many problems flip both ways, so 64 left real gains under 4 standard errors.
+    n_eval: int = 128
     # A training step's 16 rollouts in one wave; inference decodes up to 16 sequences per batch.
     concurrency: int = 16
     seed: int = 0
@@ -67,7 +70,8 @@ class DemoConfig:
     trainer_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     out_dir: Path = Path("demo-results")
     # What the trainer runs (LW_TRAINER_ALGORITHM) and any other trainer or collector setting, e.g. for rft.
-    algorithm: str = "grpo"
+    # rft: every run of it beat the base model at its best by more than grpo did in the same steps (README, runs A-F).
+    algorithm: str = "rft"
     extra_env: dict[str, str] = field(default_factory=dict)
     # The base model's held-out scores (temperature -> problem -> reward) when already measured on these problems:
     # `lightwire compare` evaluates the base once for every algorithm.
@@ -75,8 +79,8 @@ class DemoConfig:
     rows: list[dict] = field(default_factory=list)
     # Dynamic sampling with every step training: the collector drops groups whose rollouts all scored alike and the
     # driver replaces each, up to `max_groups_per_step` groups for a step's batch (tools/tasks/batch_fill.py). Off:
-    # every group is batched and the trainer skips a batch without signal (how the figures in the README were taken).
-    fill_batches: bool = False
+    # every group is batched and the trainer skips a batch without signal (runs 7-10 and A-D in the README).
+    fill_batches: bool = True
     max_groups_per_step: int = 12
     # What each evaluated version did on the held-out problems, from the analytics (policy_behaviour).
     behaviour: list[dict] = field(default_factory=list)
@@ -173,9 +177,9 @@ def run_framework_agent(task: DemoTask, concurrency: int, max_turns: int, max_to
         python = ensure_venv("frameworks")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
-    proc = subprocess.Popen([str(python), str(task.agent_script), "--target", f"127.0.0.1:{GatewaySettings().gateway_grpc_port}",
-                             "--task-type", task.task_type, "--concurrency", str(concurrency), "--max-turns", str(max_turns),
-                             "--max-tokens", str(max_tokens)],
+    proc = subprocess.Popen(_with_parent(python, [str(task.agent_script), "--target", f"127.0.0.1:{GatewaySettings().gateway_grpc_port}",
+                                          "--task-type", task.task_type, "--concurrency", str(concurrency),
+                                          "--max-turns", str(max_turns), "--max-tokens", str(max_tokens)]),
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **QUIET_ENV}, cwd=task.agent_script.parent)
 
     def stop() -> None:
@@ -188,6 +192,19 @@ def run_framework_agent(task: DemoTask, concurrency: int, max_turns: int, max_to
         log.close()
 
     return stop
+
+
+# Run before the agent's script in its own (single-threaded) interpreter, then exec'd over: on Linux the kernel
+# sends the agent SIGTERM when the demo dies, even by SIGKILL, which no handler of ours sees. A preexec_fn would do
+# the same from a forked copy of this multi-threaded process, where a lock another thread held can deadlock it.
+_DIE_WITH_PARENT = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM\n"
+                    "sys.exit(1) if os.getppid() != int(sys.argv[1]) else os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
+
+
+def _with_parent(python: Path, argv: list[str]) -> list[str]:
+    if not sys.platform.startswith("linux"):
+        return [str(python), *argv]
+    return [str(python), "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
 
 
 def _exit_on_signal(signum: int, frame) -> None:
@@ -249,16 +266,21 @@ def run(config: DemoConfig) -> list[dict]:
         return TaskSpec(task_id=p.task_id, task_type=task.task_type, input=task.task_input(p), reference={"answer": p.answer},
                         split=split, metadata={"temperature": str(temperature)})
 
-    async def evaluate(driver: TaskDriver, version: int) -> dict[float, dict[str, float]]:
-        """Each held-out problem's reward (one rollout each) under this version, at each evaluation temperature."""
+    async def evaluate(driver: TaskDriver, version: int) -> tuple[dict[float, dict[str, float]], set[int]]:
+        """Each held-out problem's reward (one rollout each) from this version on, at each evaluation temperature, and
+        the versions that served them: a batch the trainer was still on when the evaluation began can publish the
+        next version halfway through it."""
         out: dict[float, dict[str, float]] = {}
+        served: set[int] = set()
         for t in config.eval_temperatures:
             before = dict(driver.finished)
             await driver.run([(spec(p, "eval", t), 1) for p in held_out], max_groups_in_flight=config.concurrency * 2,
                              model_version=version)
+            fresh = {gid: g for gid, g in driver.finished.items() if gid not in before and g.rewards}
             # Group ids are "<task id>.<digest>".
-            out[t] = {gid.rsplit(".", 1)[0]: g.rewards[0] for gid, g in driver.finished.items() if gid not in before and g.rewards}
-        return out
+            out[t] = {gid.rsplit(".", 1)[0]: g.rewards[0] for gid, g in fresh.items()}
+            served.update(v for g in fresh.values() for v in g.versions)
+        return out, served
 
     def record(step: int, version: int, scores: dict[float, dict[str, float]], base: dict[float, dict[str, float]],
                elapsed: float) -> str:
@@ -289,7 +311,7 @@ def run(config: DemoConfig) -> list[dict]:
             done, version = trainer_state()
             t0 = time.monotonic()
             if config.base_scores is None or set(config.base_scores) != set(config.eval_temperatures):
-                config.base_scores = await evaluate(driver, version)
+                config.base_scores, _ = await evaluate(driver, version)
             base = config.base_scores
             console.print(f"base model (version {version}): {record(0, version, base, base, time.monotonic() - t0)}")
             with Progress(console=console) as progress:
@@ -315,8 +337,10 @@ def run(config: DemoConfig) -> list[dict]:
                     progress.advance(bar)
                     if step % config.eval_every == 0 or step == config.steps:
                         await asyncio.sleep(2)  # let inference pick up the announced version
-                        scores = await evaluate(driver, version)
-                        progress.console.print(f"after step {step} (version {version}): "
+                        scores, served = await evaluate(driver, version)
+                        version = max(served, default=version)
+                        mixed = f", served by versions {', '.join(map(str, sorted(served)))}" if len(served) > 1 else ""
+                        progress.console.print(f"after step {step} (version {version}{mixed}): "
                                                f"{record(step, version, scores, base, time.monotonic() - t0)}")
 
     try:

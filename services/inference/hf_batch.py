@@ -49,7 +49,7 @@ class Sequence:
 
 class DecodeBatch:
     def __init__(self, model: torch.nn.Module, sequences: list[Sequence], *, pad_id: int, eos_ids: frozenset[int], decode: Decode,
-                 prefixes: PrefixCache | None = None):
+                 prefixes: PrefixCache):
         self.model = model
         self._prefixes = prefixes
         self.active = list(sequences)
@@ -69,7 +69,7 @@ class DecodeBatch:
         Row layout, C = the longest cached part, W = the longest rest: [pad | cached] [pad | rest]; the mask marks
         real tokens and positions count them only, so every row sees the positions it would alone.
         """
-        hits = [self._prefixes.lookup(s.prompt) if self._prefixes else None for s in self.active]
+        hits = [self._prefixes.lookup(s.prompt) for s in self.active]
         cached = [h.length if h else 0 for h in hits]
         rests = [s.prompt[c:] for s, c in zip(self.active, cached, strict=True)]
         c_width, width = max(cached), max(len(r) for r in rests)
@@ -79,14 +79,13 @@ class DecodeBatch:
             ids[row, width - len(rest) :] = torch.tensor(rest, dtype=torch.long)
             mask[row, c_width - c : c_width] = 1
             mask[row, c_width + width - len(rest) :] = 1
-            if self._prefixes:
-                self._prefixes.count(len(self.active[row].prompt), c)
+            self._prefixes.count(len(self.active[row].prompt), c)
         if c_width:
             self._cache = DynamicCache(ddp_cache_data=_stacked_prefixes(hits, c_width))
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, c_width:]
         self._mask, self._positions = mask.to(self._device), positions.to(self._device)
         self._forward(ids.to(self._device), self._positions)
-        if self._prefixes and self._prefixes.enabled:
+        if self._prefixes.enabled:
             for row, seq in enumerate(self.active):
                 if not self._prefixes.wants(seq.prompt):  # held already, or a sibling of this batch stored it
                     continue

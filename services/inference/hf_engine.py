@@ -46,9 +46,10 @@ log = logging.getLogger(__name__)
 class ServedWeights:
     version: int
     model: PreTrainedModel
-    uri: str = ""
-    # The KV of this version's recent prompts: new weights start an empty one, so no prefix outlives its model.
-    prefixes: PrefixCache = field(default_factory=lambda: PrefixCache(0))
+    uri: str
+    # The KV of this version's recent prompts (PrefixCache(0): off): new weights start an empty one, so no prefix
+    # outlives its model.
+    prefixes: PrefixCache
 
 
 @dataclass

@@ -180,6 +180,9 @@ def test_a_brevity_reward_rises_versions_advance_and_calls_after_a_reload_carry_
                     await driver.run(specs, max_groups_in_flight=GROUPS_PER_STEP, model_version=version)
                     new = {gid: g for gid, g in driver.finished.items() if gid not in before}
                     assert all(len(g.rewards) == GROUP_SIZE for g in new.values()), "a group timed out"
+                    # What the driver reads back from lw.trajectories names the weights that served each group (the demo
+                    # labels its evaluations with it): here the one published before the step, nothing else.
+                    assert {v for g in new.values() for v in g.versions} == {version}, [g.versions for g in new.values()]
                     served_at_publish.update({gid: version for gid in new})
                     step_rewards.append([r for g in new.values() for r in g.rewards])
                     # The trainer publishes version + 1 for this step's batch (none for a batch whose groups all scored

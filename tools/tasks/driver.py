@@ -60,6 +60,9 @@ class GroupProgress:
     by_rollout: dict[str, float] = field(default_factory=dict)  # rollout id -> its reward
     task_id: str = ""
     split: str = "train"
+    # The weight versions its rollouts were served by (a task's model_version is a floor, not a pin: inference serves
+    # whatever is newest).
+    versions: set[int] = field(default_factory=set)
 
 
 T = TypeVar("T")  # a problem: anything with a task_id (a TaskSpec, a task set's Problem)
@@ -195,6 +198,7 @@ class TaskDriver:
                 progress.rollouts.add(t.rollout_id)
                 progress.rewards.append(t.reward)
                 progress.by_rollout[t.rollout_id] = t.reward
+                progress.versions.update(v for v in (t.min_model_version, t.max_model_version) if v)
         now = time.monotonic()
         for group_id, progress in list(self.in_flight.items()):
             if len(progress.rollouts) >= progress.size or now - progress.started > self.group_timeout_s:
