@@ -13,8 +13,8 @@ setup:  ## the cached virtualenv, lightwire installed into it, generated protobu
 models: setup  ## convert SmolLM2-135M-Instruct once and build the tiny test model (cached)
 	@$(LW) model prepare
 
-demo: setup models  ## the local stack and the main job
-	@$(LW) demo
+demo: setup models  ## the local stack and the main job (TASK=sql: the SQL task with its LangGraph agent)
+	@$(LW) demo $(if $(TASK),--task $(TASK))
 
 compare: setup models  ## every trainer algorithm from the same base model on the demo task, head to head
 	@$(LW) compare

@@ -270,8 +270,9 @@ def demo(
     steps: int = typer.Option(_DEMO.steps, help="GRPO steps (each: groups_per_step groups of group_size rollouts)."),
     group_size: int = typer.Option(_DEMO.group_size, help="Rollouts per GRPO group."),
     groups_per_step: int = typer.Option(_DEMO.groups_per_step, help="GRPO groups per training batch."),
-    eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
-    n_eval: int = typer.Option(0, help=f"Held-out problems per evaluation (0: {_DEMO.n_eval}, or 64 with --optimise prompt)."),
+    eval_every: int = typer.Option(0, help="Evaluate the held-out split every N steps (0: the task's own, 4 for arith, 8 for sql)."),
+    n_eval: int = typer.Option(0, help="Held-out problems per evaluation (0: the task's own, 128 for arith, 96 for sql; "
+                               "64 with --optimise prompt)."),
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(0, help="max_tokens of each of the agent's LLM calls (0: the task's own, 48 for arith, 64 for sql)."),
     fill_batches: bool = typer.Option(_DEMO.fill_batches, help="Every step trains: groups whose rollouts all scored alike are "
@@ -314,7 +315,7 @@ def demo(
     if task not in TASKS:
         raise typer.BadParameter(f"--task is one of {', '.join(TASKS)}, not {task!r}")
     run(DemoConfig(model=model, task=task, algorithm=algorithm, steps=steps, group_size=group_size, groups_per_step=groups_per_step, eval_every=eval_every,
-                   n_eval=n_eval or _DEMO.n_eval, lr=lr, max_tokens=max_tokens or None, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
+                   n_eval=n_eval, lr=lr, max_tokens=max_tokens or None, out_dir=Path(out_dir), seed=seed, eval_temperatures=_temperatures(decodings),
                    fill_batches=fill_batches, max_groups_per_step=max_groups_per_step))
 
 
@@ -323,7 +324,7 @@ def compare(
     algorithms: str = typer.Option(",".join(_COMPARE.algorithms), help="Comma-separated trainer algorithms (grpo, rft, dpo, kto)."),
     model: str = typer.Option(_DEMO.model, help="The base policy every algorithm starts from."),
     steps: int = typer.Option(_DEMO.steps, help="Training steps per algorithm (the same rollouts budget for each)."),
-    eval_every: int = typer.Option(_DEMO.eval_every, help="Evaluate the held-out split every N steps."),
+    eval_every: int = typer.Option(0, help="Evaluate the held-out split every N steps (0: the task's own, 4)."),
     n_eval: int = typer.Option(_COMPARE.demo.n_eval, help="Held-out problems per evaluation."),
     decodings: str = typer.Option("0,0.7", help="Comma-separated evaluation temperatures (0: greedy)."),
     out_dir: str = typer.Option(str(_COMPARE.out_dir), help="Where compare.{csv,png} and each algorithm's curve go."),

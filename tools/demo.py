@@ -41,11 +41,11 @@ class DemoConfig:
     # (2 groups of 8 left 3 of 8 steps of a run with every reward 0), and an update from two problems leaned on them.
     group_size: int = 4
     groups_per_step: int = 4
-    eval_every: int = 4
+    # Held-out evaluation: every `eval_every` steps on `n_eval` problems; 0: the task's own schedule (DemoTask), the
+    # one that fits the 30 minutes on the dev machine.
+    eval_every: int = 0
     n_train: int = 400
-    # 128, not 64: a paired difference's standard error shrinks with the problems, and against the base model at its
-    # best (greedy) many problems flip both ways, so 64 left real gains under 4 standard errors.
-    n_eval: int = 128
+    n_eval: int = 0
     # A training step's 16 rollouts in one wave; inference decodes up to 16 sequences per batch.
     concurrency: int = 16
     seed: int = 0
@@ -228,6 +228,8 @@ def run(config: DemoConfig) -> list[dict]:
 
     from lightwire.tools.stack.local_stack import LocalStack
     from lightwire.tools.stack.settings import StackSettings
+    from lightwire.services.collector.settings import CollectorSettings
+    from lightwire.services.inference.settings import InferenceSettings
     from lightwire.services.trainer.settings import TrainerSettings
     from lightwire.tools.tasks.batch_fill import FillPolicy
     from lightwire.tools.tasks.curriculum import Curriculum
@@ -244,7 +246,8 @@ def run(config: DemoConfig) -> list[dict]:
         console.print(f"dashboard: [bold]{report.dashboard_url}[/] (the learning curve, every rollout's calls and tokens, live)")
     names = stack_settings.topic_names()
     task = demo_task(config.task)
-    problems = task.generate(config.n_train, config.n_eval, config.seed)
+    n_eval, eval_every = config.n_eval or task.n_eval, config.eval_every or task.eval_every
+    problems = task.generate(config.n_train, n_eval, config.seed)
     train = [p for p in problems if p.split == "train"]
     held_out = [p for p in problems if p.split == "eval"]
 
@@ -252,7 +255,8 @@ def run(config: DemoConfig) -> list[dict]:
     # SIGTERM (`timeout`, `kill`, a supervisor) unwinds like Ctrl-C, so the `finally` below stops the agent
     # subprocess; Python's default would end this process and leave the agent serving.
     previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_signal) if threading.current_thread() is threading.main_thread() else None
-    trainer_health = TrainerSettings().health_url()
+    trainer_health, inference_health = TrainerSettings().health_url(), InferenceSettings().health_url()
+    collector_health = CollectorSettings().health_url()
 
     def trainer_state() -> tuple[int, int]:
         """(batches done, weight version): a batch whose groups all scored alike is done without a new version."""
@@ -261,6 +265,25 @@ def run(config: DemoConfig) -> list[dict]:
         except httpx.HTTPError as exc:
             raise RuntimeError(f"the trainer stopped answering ({exc!r}); its log: {stack.service('trainer').log_file}") from None
         return health["batches_done"], health["version"]
+
+    def answer(url: str, key: str) -> int:
+        try:
+            return int(httpx.get(url, timeout=10).json().get(key, 0))
+        except (httpx.HTTPError, ValueError):
+            return 0
+
+    async def settled(timeout_s: float = 600.0) -> None:
+        """Before an evaluation: wait until the trainer has trained every batch the collector released and inference
+        serves the version that came of it. A step that reached its group cap does not wait
+        for a batch, yet the groups it carried over can complete one, and its update then published the next version
+        halfway through the evaluation (run H after step 4: 15 of 128 greedy rollouts by version 3, the rest by 4).
+        Past the timeout the evaluation goes on and is labelled by the versions that served it."""
+        deadline = time.monotonic() + timeout_s
+        while trainer_state()[0] < answer(collector_health, "batches") and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+        version = trainer_state()[1]
+        while answer(inference_health, "model_version") < version and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
 
     def spec(p, split: str, temperature: float) -> TaskSpec:
         return TaskSpec(task_id=p.task_id, task_type=task.task_type, input=task.task_input(p), reference={"answer": p.answer},
@@ -335,8 +358,9 @@ def run(config: DemoConfig) -> list[dict]:
                         await asyncio.sleep(1)
                     done, version = trainer_state()
                     progress.advance(bar)
-                    if step % config.eval_every == 0 or step == config.steps:
-                        await asyncio.sleep(2)  # let inference pick up the announced version
+                    if step % eval_every == 0 or step == config.steps:
+                        await settled()
+                        done, version = trainer_state()
                         scores, served = await evaluate(driver, version)
                         version = max(served, default=version)
                         mixed = f", served by versions {', '.join(map(str, sorted(served)))}" if len(served) > 1 else ""

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from lightwire.topics import TopicNames
+from lightwire.tools.tasks.arithmetic import generate
 from lightwire.tools.tasks.curriculum import Curriculum
 from lightwire.tools.tasks.driver import GroupProgress, TaskDriver, TaskSpec, choose, in_turn
 from lightwire.tools.tasks.settings import TaskSettings
@@ -26,6 +27,20 @@ def test_weight_is_p_times_one_minus_p_of_the_posterior_rate_with_a_floor():
     assert c.success_rate("always") == pytest.approx(0.9) and c.weight("always") == 0.1
     c.record("always", 0, 5)  # observations add up: (4 + 0 + 0.5) / (9 + 1) = 0.45 -> 0.45 * 0.55 = 0.2475
     assert c.weight("always") == pytest.approx(0.2475)
+
+
+def test_a_problem_of_a_known_kind_takes_its_prior_rate_from_the_kind():
+    c = Curriculum(floor=0.0)
+    c.know({"sub-1": "sub", "sub-2": "sub", "sub-3": "sub", "add-1": "add", "plain": ""})
+    c.record("sub-1", 0, 4)
+    c.record("sub-2", 1, 4)   # the kind: 1 in 8, q = (1 + 0.5) / (8 + 1) = 1/6
+    assert c.kind_counts == {"sub": (1, 8)} and c.kind_rate("sub") == pytest.approx(1 / 6)
+    assert c.success_rate("sub-3") == pytest.approx(1 / 6)                      # unseen: its kind's rate
+    assert c.weight("sub-3") == pytest.approx(1 / 6 * 5 / 6)
+    assert c.success_rate("sub-2") == pytest.approx((1 + 1 / 6) / (4 + 1))     # its own outcomes over the kind's
+    assert c.success_rate("add-1") == 0.5 and c.success_rate("plain") == 0.5   # an unseen kind, no kind: 0.5
+    c.record("plain", 2, 2)
+    assert c.kind_counts == {"sub": (1, 8)} and c.success_rate("plain") == pytest.approx(2.5 / 3)
 
 
 def test_observe_counts_rewards_at_the_success_threshold():
@@ -76,6 +91,26 @@ def test_with_a_curriculum_the_driver_draws_and_learns_from_finished_training_gr
     d.observe(GroupProgress(4, 0.0, rewards=[1.0, 0.0, 1.0, 1.0], task_id="p1", split="train"))
     d.observe(GroupProgress(1, 0.0, rewards=[1.0], task_id="p2", split="eval"))  # held out: not observed
     assert d.curriculum.counts == {"p1": (3, 4)}
+
+
+def test_the_curriculum_learns_the_kinds_of_the_problems_it_chooses_from():
+    kinds = ["add", "sub", "mul", "two_step"]
+    ps = [p for p in generate(40, 0, seed=1)]
+    assert {p.kind for p in ps} == set(kinds)
+    c = Curriculum(seed=0)
+    choose(ps, 4, 0, c)
+    assert c.kinds == {p.task_id: p.kind for p in ps}
+    seen, unseen = ps[:30], ps[30:]
+    for p in seen:  # every two-step problem fails, every other kind is half right
+        c.observe(p.task_id, [0.0, 0.0] if p.kind == "two_step" else [1.0, 0.0])
+    # An unseen two-step problem is as unlikely as its kind (at the floor), an unseen one of another kind is not.
+    for p in unseen:
+        assert c.weight(p.task_id) == (0.1 if p.kind == "two_step" else pytest.approx(0.25, abs=0.01))
+    n_two = sum(p.kind == "two_step" for p in unseen)
+    assert 0 < n_two < len(unseen)
+    drawn = Counter(choose(unseen, 1, 0, c)[0].kind == "two_step" for _ in range(20_000))
+    expected = sum(c.weight(p.task_id) for p in unseen if p.kind == "two_step") / sum(c.weight(p.task_id) for p in unseen)
+    assert drawn[True] / 20_000 == pytest.approx(expected, abs=0.015) and expected < 0.7 * n_two / len(unseen)
 
 
 def test_task_settings(monkeypatch):

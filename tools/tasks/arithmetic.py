@@ -26,7 +26,7 @@ def _problem(rng: random.Random, task_id: str, split: str) -> Problem:
         k = rng.randint(2, 6)
         q, ans = (f"{name} has {a} {thing}, buys {k} packs of {b} {thing}, and then gives {other} 10 {thing}. "
                   f"How many {thing} does {name} have?"), a + k * b - 10
-    return Problem(task_id, q, ans, split)
+    return Problem(task_id, q, ans, split, kind=kind)
 
 
 def generate(n_train: int, n_eval: int, seed: int = 0) -> list[Problem]:

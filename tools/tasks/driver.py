@@ -83,6 +83,7 @@ def choose(problems: Sequence[T], k: int, step: int, curriculum: Curriculum | No
     if curriculum is None:
         return in_turn(problems, k, step)
     by_id = {p.task_id: p for p in problems}  # type: ignore[attr-defined]
+    curriculum.know({task_id: getattr(p, "kind", "") for task_id, p in by_id.items()})
     return [by_id[task_id] for task_id in curriculum.draw(list(by_id), k)]
 
 

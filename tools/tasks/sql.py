@@ -24,6 +24,7 @@ class Template:
     question: str
     query: str
     pool: str  # department, city, name, project or age
+    kind: str  # the problems' kind (Problem.kind)
 
 
 def _draw(rng: random.Random, pool: str, names: list[str]) -> str:
@@ -35,17 +36,17 @@ def _draw(rng: random.Random, pool: str, names: list[str]) -> str:
 # One-table lookups and counts, then a join: the base model writes the first kind now and then, the join rarely.
 TEMPLATES: tuple[Template, ...] = (
     Template("How many employees work in the {v} department?",
-             "SELECT COUNT(*) FROM employees WHERE department = '{v}'", "department"),
-    Template("How many employees live in {v}?", "SELECT COUNT(*) FROM employees WHERE city = '{v}'", "city"),
-    Template("What is {v}'s salary?", "SELECT salary FROM employees WHERE name = '{v}'", "name"),
-    Template("How old is {v}?", "SELECT age FROM employees WHERE name = '{v}'", "name"),
-    Template("How many employees are older than {v}?", "SELECT COUNT(*) FROM employees WHERE age > {v}", "age"),
+             "SELECT COUNT(*) FROM employees WHERE department = '{v}'", "department", "count_department"),
+    Template("How many employees live in {v}?", "SELECT COUNT(*) FROM employees WHERE city = '{v}'", "city", "count_city"),
+    Template("What is {v}'s salary?", "SELECT salary FROM employees WHERE name = '{v}'", "name", "salary"),
+    Template("How old is {v}?", "SELECT age FROM employees WHERE name = '{v}'", "name", "age"),
+    Template("How many employees are older than {v}?", "SELECT COUNT(*) FROM employees WHERE age > {v}", "age", "count_older"),
     Template("What is the highest salary in the {v} department?",
-             "SELECT MAX(salary) FROM employees WHERE department = '{v}'", "department"),
+             "SELECT MAX(salary) FROM employees WHERE department = '{v}'", "department", "max_salary"),
     Template("How many hours has {v} worked on projects in total?",
-             "SELECT SUM(p.hours) FROM projects p JOIN employees e ON p.employee_id = e.id WHERE e.name = '{v}'", "name"),
+             "SELECT SUM(p.hours) FROM projects p JOIN employees e ON p.employee_id = e.id WHERE e.name = '{v}'", "name", "join_hours"),
     Template("How many employees work on the {v} project?",
-             "SELECT COUNT(DISTINCT employee_id) FROM projects WHERE title = '{v}'", "project"),
+             "SELECT COUNT(DISTINCT employee_id) FROM projects WHERE title = '{v}'", "project", "count_project"),
 )
 
 
@@ -59,7 +60,7 @@ def _problem(rng: random.Random, task_id: str, split: str) -> SqlProblem | None:
     (answer,) = conn.execute(query).fetchone()
     conn.close()
     # A question whose answer is NULL (no such department here) has no number to match.
-    return None if answer is None else SqlProblem(task_id, question, int(answer), split, db_seed, query)
+    return None if answer is None else SqlProblem(task_id, question, int(answer), split, db_seed, query, kind=template.kind)
 
 
 def generate(n_train: int, n_eval: int, seed: int = 0) -> list[SqlProblem]:
