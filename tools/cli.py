@@ -271,7 +271,7 @@ def demo(
     group_size: int = typer.Option(_DEMO.group_size, help="Rollouts per GRPO group."),
     groups_per_step: int = typer.Option(_DEMO.groups_per_step, help="GRPO groups per training batch."),
     eval_every: int = typer.Option(0, help="Evaluate the held-out split every N steps (0: the task's own, 4 for arith, 8 for sql)."),
-    n_eval: int = typer.Option(0, help="Held-out problems per evaluation (0: the task's own, 128 for arith, 96 for sql; "
+    n_eval: int = typer.Option(0, help="Held-out problems per evaluation (0: the task's own, 96; "
                                "64 with --optimise prompt)."),
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(0, help="max_tokens of each of the agent's LLM calls (0: the task's own, 48 for arith, 64 for sql)."),

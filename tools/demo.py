@@ -34,8 +34,8 @@ class DemoConfig:
     model: str = "smollm2-135m-instruct"
     # Which task (tools/tasks/demo_tasks.py): its problems, reward and agent.
     task: str = "arith"
-    # About 28 minutes on the 2-core dev machine with the stack's start (run F in the README): a step takes 40-80 s,
-    # an evaluation of 128 problems at two decodings about 6.5 minutes.
+    # On the 2-core dev machine, with the stack's start: a step takes 40-80 s, an evaluation of 128 problems at two
+    # decodings 6.5-7.5 minutes (runs F and H in the README: 28-30 minutes in all; the default now evaluates 96).
     steps: int = 8
     # 4 problems of 4 rollouts per step rather than 2 of 8: a problem's difficulty decides most of its group's rewards
     # (2 groups of 8 left 3 of 8 steps of a run with every reward 0), and an update from two problems leaned on them.
