@@ -258,31 +258,32 @@ def run(config: DemoConfig) -> list[dict]:
     trainer_health, inference_health = TrainerSettings().health_url(), InferenceSettings().health_url()
     collector_health = CollectorSettings().health_url()
 
+    def health(url: str, service: str) -> dict:
+        try:
+            return httpx.get(url, timeout=10).json()
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"the {service} stopped answering ({exc!r}); its log: {stack.service(service).log_file}") from None
+
     def trainer_state() -> tuple[int, int]:
         """(batches done, weight version): a batch whose groups all scored alike is done without a new version."""
-        try:
-            health = httpx.get(trainer_health, timeout=10).json()
-        except httpx.HTTPError as exc:
-            raise RuntimeError(f"the trainer stopped answering ({exc!r}); its log: {stack.service('trainer').log_file}") from None
-        return health["batches_done"], health["version"]
+        state = health(trainer_health, "trainer")
+        return state["batches_done"], state["version"]
 
-    def answer(url: str, key: str) -> int:
-        try:
-            return int(httpx.get(url, timeout=10).json().get(key, 0))
-        except (httpx.HTTPError, ValueError):
-            return 0
-
-    async def settled(timeout_s: float = 600.0) -> None:
-        """Before an evaluation: wait until the trainer has trained every batch the collector released and inference
-        serves the version that came of it. A step that reached its group cap does not wait
-        for a batch, yet the groups it carried over can complete one, and its update then published the next version
-        halfway through the evaluation (run H after step 4: 15 of 128 greedy rollouts by version 3, the rest by 4).
-        Past the timeout the evaluation goes on and is labelled by the versions that served it."""
+    async def wait_for_trainer(batches: Callable[[], int], timeout_s: float) -> None:
+        """Until the trainer has done `batches()` batches, or the timeout passes (0: look once)."""
         deadline = time.monotonic() + timeout_s
-        while trainer_state()[0] < answer(collector_health, "batches") and time.monotonic() < deadline:
+        while trainer_state()[0] < batches() and time.monotonic() < deadline:
             await asyncio.sleep(1)
-        version = trainer_state()[1]
-        while answer(inference_health, "model_version") < version and time.monotonic() < deadline:
+
+    async def settled() -> None:
+        """Before an evaluation: wait until the trainer has trained every batch the collector released and inference
+        serves the version that came of it. A step that reached its group cap does not wait for a batch, yet the
+        groups it carried over can complete one, and its update then published the next version halfway through the
+        evaluation (run H after step 4: 15 of 128 greedy rollouts by version 3, the rest by 4). Past the timeouts the
+        evaluation goes on and is labelled by the versions that served it."""
+        await wait_for_trainer(lambda: health(collector_health, "collector")["batches"], 600)
+        version, deadline = trainer_state()[1], time.monotonic() + 120
+        while health(inference_health, "inference")["model_version"] < version and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
 
     def spec(p, split: str, temperature: float) -> TaskSpec:
@@ -353,9 +354,7 @@ def run(config: DemoConfig) -> list[dict]:
                         batch = [(spec(p, "train", config.temperature), config.group_size)
                                  for p in driver.choose(train, config.groups_per_step, step)]
                         await driver.run(batch, max_groups_in_flight=config.groups_per_step, model_version=version)
-                    deadline = time.monotonic() + (600 if filled else 0)
-                    while trainer_state()[0] <= done and time.monotonic() < deadline:
-                        await asyncio.sleep(1)
+                    await wait_for_trainer(lambda: done + 1, 600 if filled else 0)
                     done, version = trainer_state()
                     progress.advance(bar)
                     if step % eval_every == 0 or step == config.steps:
