@@ -94,7 +94,10 @@ def service_environment(config: DemoConfig) -> dict[str, str]:
         # The demo paces itself by one batch per step (it waits for the trainer's): a dropped uniform group would leave
         # the step's batch unfilled unless the driver replaces it (fill_batches); else they are kept, and the trainer
         # skips a batch without signal.
-        "LW_COLLECTOR_UNIFORM_GROUPS": "drop" if config.fill_batches else "keep",
+        # rft imitates every solved rollout, so a group solved by all its rollouts is kept for it (drop_unsolved): with
+        # such groups dropped (run J) steps trained on half-solved problems only, and once subtraction was learnt the
+        # policy subtracted in additions it had solved (0.67 -> 0.11 greedy), with nothing to hold it.
+        "LW_COLLECTOR_UNIFORM_GROUPS": ("drop_unsolved" if config.algorithm == "rft" else "drop") if config.fill_batches else "keep",
         "LW_COLLECTOR_TASK_REWARDS": demo_task(config.task).reward,
         "LW_COLLECTOR_REWARDS": "task_completion", "LW_TRAINER_TEMPERATURE": str(config.temperature),
         "OMP_NUM_THREADS": str(config.threads_per_service), "LW_TRAINER_THREADS": str(config.trainer_threads),
@@ -237,6 +240,11 @@ def run(config: DemoConfig) -> list[dict]:
     from lightwire.tools.tasks.settings import TaskSettings
 
     os.environ.update(service_environment(config))
+    collector_settings = CollectorSettings()
+    # The driver judges a finished group as the collector will (extra_env may have set the collector's rule).
+    fill_policy = FillPolicy(config.groups_per_step, config.max_groups_per_step,
+                             solved_reward=collector_settings.collector_solved_reward
+                             if collector_settings.collector_uniform_groups == "drop_unsolved" else None)
     started = time.monotonic()
     stack_settings = StackSettings()
     stack = LocalStack(stack_settings)
@@ -256,7 +264,7 @@ def run(config: DemoConfig) -> list[dict]:
     # subprocess; Python's default would end this process and leave the agent serving.
     previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_signal) if threading.current_thread() is threading.main_thread() else None
     trainer_health, inference_health = TrainerSettings().health_url(), InferenceSettings().health_url()
-    collector_health = CollectorSettings().health_url()
+    collector_health = collector_settings.health_url()
 
     def health(url: str, service: str) -> dict:
         try:
@@ -344,7 +352,7 @@ def run(config: DemoConfig) -> list[dict]:
                     filled = True
                     if config.fill_batches:
                         fill = await driver.fill(lambda n: [spec(p, "train", config.temperature) for p in driver.draw(train, n)],
-                                                 config.group_size, FillPolicy(config.groups_per_step, config.max_groups_per_step),
+                                                 config.group_size, fill_policy,
                                                  model_version=version)
                         progress.console.print(f"step {step}: {fill.published} groups published, {fill.uniform} all alike "
                                                f"(replaced){'' if fill.full else ', the cap reached before the batch filled'}")

@@ -117,6 +117,7 @@ class Collector:
                 min_group_size=settings.collector_min_group_size,
                 drop_failed=settings.collector_drop_failed,
                 uniform_groups=settings.collector_uniform_groups,
+                solved_reward=settings.collector_solved_reward,
             ),
             settings.collector_batch_groups, self.names.batches, self.source,
             retention_ms=int(settings.collector_released_retention_s * 1000),

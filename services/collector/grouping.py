@@ -7,7 +7,10 @@ count with their reward unless `drop_failed` is set. A batch holds whole groups 
 Dynamic sampling (`uniform_groups`, DAPO's): a group whose members all scored alike carries no GRPO gradient (every
 advantage is zero), yet takes a batch slot. 'drop' (the default) leaves it out of batches, so the batch fills with
 groups that teach something; 'keep' batches it anyway (the trainer then skips a batch of such groups without an
-update). Either way it is counted.
+update); 'drop_unsolved' drops it unless every member reached `solved_reward`, for rejection-sampling fine-tuning,
+which imitates every solved rollout: a group solved four times over is four examples of what to keep doing, and
+dropping it left the policy only the problems it half-solved to learn from (it unlearned what it already did right).
+Either way it is counted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class GroupPolicy:
     min_group_size: int = 2
     drop_failed: bool = False
     uniform_groups: str = "drop"
+    solved_reward: float = 1.0  # 'drop_unsolved': a uniform group whose members all reached this is batched
 
 
 def add_member(group: collector_pb2.GroupState, trajectory: events_pb2.Trajectory, now_ms: int) -> bool:
@@ -71,6 +75,12 @@ def uniform(members: list[events_pb2.Trajectory]) -> bool:
     return len(rewards) <= 1
 
 
+def dropped_as_uniform(members: list[events_pb2.Trajectory], policy: GroupPolicy) -> bool:
+    if policy.uniform_groups == "keep" or not uniform(members):
+        return False
+    return policy.uniform_groups == "drop" or not all(t.reward >= policy.solved_reward for t in members)
+
+
 def release(group: collector_pb2.GroupState, outcome: str, members: list[events_pb2.Trajectory], now_ms: int,
             policy: GroupPolicy) -> list[events_pb2.Trajectory] | None:
     """Mark the group released; the members to train on (by rollout id), or None when it is dropped (outcome says which)."""
@@ -82,7 +92,7 @@ def release(group: collector_pb2.GroupState, outcome: str, members: list[events_
         outcome = "timeout_partial" if policy.on_timeout == "partial" and not too_few else "timeout_dropped"
     elif too_few:
         outcome = "dropped_failed"
-    if outcome not in DROPPED and policy.uniform_groups == "drop" and uniform(keep):
+    if outcome not in DROPPED and dropped_as_uniform(keep, policy):
         outcome = "uniform_dropped"
     group.outcome = outcome
     if outcome in DROPPED:

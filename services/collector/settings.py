@@ -44,13 +44,17 @@ class CollectorSettings(ServiceSettings):
     collector_drop_failed: bool = Field(
         False, description="Leave failed and timed-out rollouts out of their group (by default they count with their reward)."
     )
-    collector_uniform_groups: Literal["keep", "drop"] = Field(
+    collector_uniform_groups: Literal["keep", "drop", "drop_unsolved"] = Field(
         "drop",
         description="A group whose rollouts all scored alike (every advantage zero: no GRPO gradient): 'drop' leaves it out "
         "of batches, which fill with groups that carry signal (dynamic sampling); 'keep' batches it. Either way it is "
         "counted (lw_collector_groups_total, /healthz). With a KL term (LW_TRAINER_KL_COEF) such a group still pulls "
-        "towards the reference, which 'drop' gives up.",
+        "towards the reference, which 'drop' gives up. 'drop_unsolved' (for LW_TRAINER_ALGORITHM=rft, which imitates "
+        "solved rollouts) drops it unless every rollout reached collector_solved_reward.",
     )
+    collector_solved_reward: float = Field(
+        1.0, description="collector_uniform_groups=drop_unsolved: the reward at which a rollout counts as solved (rft's "
+        "LW_TRAINER_RFT_MIN_REWARD).")
     collector_batch_groups: int = Field(2, description="Whole groups per training batch on lw.batches.")
     collector_merge_turns: bool = Field(True, description="Merge calls whose prompt extends the previous prompt+completion into one sequence.")
     collector_credit: str = Field("identical", description="Credit assignment: identical, discounted, per_step or attributed.")

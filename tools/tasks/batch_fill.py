@@ -21,6 +21,9 @@ from dataclasses import dataclass
 class FillPolicy:
     groups: int  # groups with a signal one batch needs (LW_COLLECTOR_BATCH_GROUPS)
     max_groups: int  # groups published for one batch at most, uniform ones included
+    # LW_COLLECTOR_UNIFORM_GROUPS=drop_unsolved (rft): the collector batches a uniform group whose rollouts all
+    # reached this reward (LW_COLLECTOR_SOLVED_REWARD); None: it drops every uniform group.
+    solved_reward: float | None = None
 
     def __post_init__(self) -> None:
         if self.groups < 1 or self.max_groups < self.groups:
@@ -30,6 +33,13 @@ class FillPolicy:
 def carries_signal(rewards: Sequence[float]) -> bool:
     """Whether a finished group's rollouts scored differently (exact equality, as the collector and trainer test it)."""
     return len(set(rewards)) > 1
+
+
+def batched(rewards: Sequence[float], policy: FillPolicy) -> bool:
+    """Whether the collector batches a finished group: it carries a signal, or (drop_unsolved) every rollout solved it."""
+    if carries_signal(rewards):
+        return True
+    return policy.solved_reward is not None and bool(rewards) and min(rewards) >= policy.solved_reward
 
 
 def more_groups(useful: int, in_flight: int, published: int, policy: FillPolicy) -> int:

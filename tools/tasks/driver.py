@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from lightwire.runtime import codec
 from lightwire.runtime.kafka import EventProducer
-from lightwire.tools.tasks.batch_fill import FillPolicy, FillReport, carries_signal, more_groups
+from lightwire.tools.tasks.batch_fill import FillPolicy, FillReport, batched, more_groups
 from lightwire.tools.tasks.curriculum import Curriculum
 from lightwire.topics import TopicNames
 from lightwire.v1 import events_pb2
@@ -157,7 +157,7 @@ class TaskDriver:
                 return report
             for group_id in await self.poll(timeout_ms=200):
                 if group_id in mine:
-                    if carries_signal(self.finished[group_id].rewards):
+                    if batched(self.finished[group_id].rewards, policy):
                         report.useful += 1
                     else:
                         report.uniform += 1
