@@ -276,7 +276,8 @@ def demo(
     lr: float = typer.Option(_DEMO.lr, help="Trainer learning rate (full fine-tuning)."),
     max_tokens: int = typer.Option(0, help="max_tokens of each of the agent's LLM calls (0: the task's own, 48 for arith, 64 for sql)."),
     fill_batches: bool = typer.Option(_DEMO.fill_batches, help="Every step trains: groups whose rollouts all scored alike are "
-                                      "dropped by the collector and replaced by the driver, up to --max-groups-per-step."),
+                                      "dropped by the collector and replaced by the driver, up to --max-groups-per-step (for rft, "
+                                      "but those every rollout solved: rft imitates them)."),
     max_groups_per_step: int = typer.Option(_DEMO.max_groups_per_step, help="--fill-batches: groups published for one batch at most."),
     out_dir: str = typer.Option(str(_DEMO.out_dir), help="Where the CSV and PNG go."),
     optimise: str = typer.Option("grpo", help="What improves the agent: grpo (its weights) or prompt (prompt versions the gateway "

@@ -1,8 +1,8 @@
 """Every step trains, through the real services: the collector drops groups whose rollouts all scored alike
 (LW_COLLECTOR_UNIFORM_GROUPS=drop), the task driver replaces each, and the batch that goes out on lw.batches holds
-exactly the groups with a signal. Inference on the tiny model, the gateway, the collector, an agent through the
-client; the agent's reward decides which problems teach (a 'teach' problem scores each rollout by its place in
-the group, the others score 0 for all)."""
+exactly the groups with a signal; under drop_unsolved (rft) also the groups every rollout solved. Inference on the
+tiny model, the gateway, the collector, an agent through the client; the agent's reward decides which problems teach
+(a 'teach' problem scores each rollout by its place in the group, a 'solved' one 1 for all, the others 0 for all)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 def agent(rollout) -> None:
     rollout.openai_client().chat.completions.create(model="default", messages=[{"role": "user", "content": "Hi."}], max_tokens=2)
     place = rollout.task.index_in_group / max(1, rollout.task.group_size - 1)
-    rollout.emit_reward(place if rollout.input["teach"] else 0.0)
+    rollout.emit_reward({"teach": place, "solved": 1.0}.get(rollout.input["score"], 0.0))
 
 
-def test_uniform_groups_are_replaced_and_the_batch_holds_only_groups_with_a_signal(bootstrap, tmp_path):
+# (mode, what the driver reported: published, useful, uniform; the batch's problems with their sorted rewards)
+MODES = {
+    # p0 and p1 first (p1 teaches), then one at a time in place of each uniform one: p2 (solved), p3, p4 (teaches).
+    "drop": ((5, 2, 3), {"p1": [0.0, 0.5, 1.0], "p4": [0.0, 0.5, 1.0]}),
+    # p0 and p1, then p2 in place of p0: solved by all three rollouts, so it is batched and fills the batch.
+    "drop_unsolved": ((3, 2, 1), {"p1": [0.0, 0.5, 1.0], "p2": [1.0, 1.0, 1.0]}),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_uniform_groups_are_replaced_and_the_batch_holds_only_groups_with_a_signal(bootstrap, tmp_path, mode):
     names = topics.TopicNames(f"fill{int(time.time() * 1000) % 10**8}.")
     asyncio.run(ensure_topics(bootstrap, topics.topic_specs(2, names)))
     ports = {k: free_port() for k in ("inf_grpc", "inf_ops", "http", "hub", "collector")}
@@ -41,15 +51,16 @@ def test_uniform_groups_are_replaced_and_the_batch_holds_only_groups_with_a_sign
         env["OMP_NUM_THREADS"] = "1"
         started.append(ServiceProcess(name, env, f"http://127.0.0.1:{ports[port]}/healthz", tmp_path / f"{name}.log").start(timeout_s=180))
 
-    # Problems in turn: uniform, teaching, uniform, uniform, teaching, ... The batch needs two teaching groups.
-    problems = [TaskSpec(f"p{i}", "echo", {"teach": i in (1, 4)}, {}) for i in range(8)]
+    # Problems in turn: failed, teaching, solved, failed, teaching, ... The batch needs two groups the collector batches.
+    scores = ["fail", "teach", "solved", "fail", "teach", "fail", "fail", "fail"]
+    problems = [TaskSpec(f"p{i}", "echo", {"score": score}, {}) for i, score in enumerate(scores)]
     try:
         start("inference", "inf_ops", inference_model="tiny-llama", inference_device="cpu", inference_grpc_port=ports["inf_grpc"],
               inference_ops_port=ports["inf_ops"])
         start("gateway", "http", gateway_http_port=ports["http"], gateway_grpc_port=ports["hub"],
               gateway_upstream=f"127.0.0.1:{ports['inf_grpc']}", gateway_acquire_wait_ms=500)
         start("collector", "collector", collector_port=ports["collector"], collector_batch_groups=2, collector_group_timeout_s=120,
-              collector_uniform_groups="drop")
+              collector_uniform_groups=mode)
         stop = threading.Event()
 
         async def run_agents() -> None:
@@ -65,7 +76,8 @@ def test_uniform_groups_are_replaced_and_the_batch_holds_only_groups_with_a_sign
 
         async def fill():
             async with TaskDriver(bootstrap, names, group_timeout_s=120) as driver:
-                report = await driver.fill(lambda n: driver.draw(problems, n), 3, FillPolicy(groups=2, max_groups=6))
+                policy = FillPolicy(groups=2, max_groups=6, solved_reward=1.0 if mode == "drop_unsolved" else None)
+                report = await driver.fill(lambda n: driver.draw(problems, n), 3, policy)
                 return report, dict(driver.finished)
 
         report, finished = asyncio.run(fill())
@@ -85,10 +97,8 @@ def test_uniform_groups_are_replaced_and_the_batch_holds_only_groups_with_a_sign
     finally:
         for process in reversed(started):
             process.stop()
-    # p0 and p1 first (p1 teaches), then one at a time in place of each uniform one: p2, p3 (uniform), p4 (teaches).
-    assert (report.published, report.useful, report.uniform, report.full) == (5, 2, 3, True)
-    assert sorted(g.task_id for g in finished.values()) == [f"p{i}" for i in range(5)]
+    counts, batched = MODES[mode]
+    assert (report.published, report.useful, report.uniform, report.full) == (*counts, True)
+    assert sorted(g.task_id for g in finished.values()) == [f"p{i}" for i in range(counts[0])]
     [batch] = found
-    assert sorted(g.task_id for g in batch.groups) == ["p1", "p4"]
-    for group in batch.groups:
-        assert sorted(t.reward for t in group.trajectories) == [0.0, 0.5, 1.0]
+    assert {g.task_id: sorted(t.reward for t in g.trajectories) for g in batch.groups} == batched

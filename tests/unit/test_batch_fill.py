@@ -8,13 +8,20 @@ import asyncio
 
 import pytest
 
-from lightwire.tools.tasks.batch_fill import FillPolicy, carries_signal, more_groups
+from lightwire.tools.tasks.batch_fill import FillPolicy, batched, carries_signal, more_groups
 from lightwire.tools.tasks.driver import GroupProgress, TaskDriver, TaskSpec
 from lightwire.topics import TopicNames
 
 
 def test_a_group_carries_a_signal_when_its_rewards_differ():
     assert carries_signal([0.0, 1.0, 0.0]) and not carries_signal([1.0, 1.0]) and not carries_signal([0.0])
+
+
+def test_a_group_every_rollout_solved_is_batched_only_under_a_solved_reward():
+    drop, drop_unsolved = FillPolicy(groups=1, max_groups=1), FillPolicy(groups=1, max_groups=1, solved_reward=1.0)
+    assert not batched([1.0, 1.0], drop) and batched([1.0, 1.0], drop_unsolved)
+    assert not batched([0.0, 0.0], drop_unsolved) and not batched([0.5, 0.5], drop_unsolved) and not batched([], drop_unsolved)
+    assert batched([0.0, 1.0], drop) and batched([0.0, 1.0], drop_unsolved)
 
 
 def test_more_groups_fills_exactly_and_stops_at_the_cap():
@@ -76,3 +83,8 @@ def test_uniform_groups_are_replaced_until_the_batch_is_full():
 def test_the_cap_ends_a_batch_that_cannot_fill():
     _, report = fill([[0, 0]] * 6, FillPolicy(groups=2, max_groups=5))
     assert (report.published, report.useful, report.full) == (5, 0, False)
+
+
+def test_under_drop_unsolved_a_solved_group_fills_the_batch_and_a_failed_one_is_replaced():
+    _, report = fill([[1, 1], [0, 0], [1, 0], [1, 1]], FillPolicy(groups=3, max_groups=9, solved_reward=1.0))
+    assert (report.published, report.useful, report.uniform, report.full) == (4, 3, 1, True)

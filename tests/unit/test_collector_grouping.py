@@ -127,6 +127,23 @@ def test_uniform_groups_are_batched_when_kept():
     assert [g.group_id for b in batches(out) for g in b.groups] == ["A"] and p.outcomes == {"batched": 1}
 
 
+def test_drop_unsolved_batches_a_group_every_rollout_solved_and_drops_the_rest_of_the_uniform_ones():
+    # rft imitates solved rollouts: A (all solved) is four examples; B (all failed) and C (all half-marks under a
+    # solved reward of 1) hold none; D has a signal as in every mode.
+    p, out = processor(grouping.GroupPolicy(10_000, uniform_groups="drop_unsolved"), batch_groups=1), Outputs()
+    for group, rewards in (("A", (1.0, 1.0, 1.0)), ("B", (0.0, 0.0, 0.0)), ("C", (0.5, 0.5, 0.5)), ("D", (0.0, 1.0, 0.0))):
+        step(p, out, [traj(f"{group.lower()}{i}", group, reward=r) for i, r in enumerate(rewards)])
+    assert [g.group_id for b in batches(out) for g in b.groups] == ["A", "D"]
+    assert p.outcomes == {"batched": 2, "uniform_dropped": 2}
+    assert grouping_state(p, "B").outcome == grouping_state(p, "C").outcome == "uniform_dropped"
+
+
+def test_the_solved_reward_is_the_policys():
+    p, out = processor(grouping.GroupPolicy(10_000, uniform_groups="drop_unsolved", solved_reward=0.5), batch_groups=1), Outputs()
+    step(p, out, [traj("c1", "C", size=2, reward=0.5), traj("c2", "C", size=2, reward=0.5)])
+    assert [g.group_id for b in batches(out) for g in b.groups] == ["C"]
+
+
 def test_a_uniform_partial_group_is_dropped_too():
     p, out = processor(grouping.GroupPolicy(10_000), batch_groups=1), Outputs()
     step(p, out, [traj("a1", "A", reward=0.0), traj("a2", "A", reward=0.0)])  # 2 of 3: partial at the timeout
